@@ -1,0 +1,239 @@
+"""Runs chapters in their own processes and keeps their outputs in a cache.
+
+Cache layout, one folder per successful run::
+
+    <cache>/<chapter>/<key>/        the files the chapter wrote (figures, results.json)
+    <cache>/<chapter>/<key>/run.json what the executor measured (wall time, peak memory, ...)
+    <cache>/<chapter>/.tmp-<pid>-*  a run in progress
+
+A run writes into a temporary folder that is renamed to its key only after the
+chapter exited with status 0 and ``run.json`` was written. A failed, timed-out,
+interrupted or killed run therefore never leaves an entry behind and never touches
+the outputs of an earlier good run; the temporary folders of dead runs are removed
+by the next executor.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .chapters import Chapter, cache_key, detect_device_kind
+
+MODES = ("full", "quick")
+LOG_NAME = "log.txt"
+RUN_INFO = "run.json"
+RESULTS = "results.json"
+KEEP_ENTRIES = 4  # per chapter: enough to switch between quick and full mode without re-running
+TAIL_LINES = 25
+
+
+class ChapterFailed(Exception):
+    def __init__(self, chapter: str, reason: str, tail: str):
+        self.chapter, self.reason, self.tail = chapter, reason, tail
+        super().__init__(f"章节 {chapter} 运行失败（{reason}）\n{tail}")
+
+
+@dataclass
+class Outcome:
+    chapter: Chapter
+    entry: Path
+    cache_hit: bool
+    run_info: dict
+    results: dict
+
+    def output_files(self) -> list[Path]:
+        """The files a page may reference: everything the chapter wrote but its log."""
+        return sorted(
+            p for p in self.entry.rglob("*") if p.is_file() and p.name not in (LOG_NAME, RUN_INFO)
+        )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Executor:
+    def __init__(
+        self,
+        *,
+        root: Path,
+        cache_dir: Path,
+        data_root: Path,
+        mode: str = "full",
+        timeout: float = 1800.0,
+        device_kind: str | None = None,
+        python: str = sys.executable,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"运行模式必须是 {' 或 '.join(MODES)}，而不是 {mode!r}")
+        self.root = root
+        self.code_dir = root / "code"
+        self.cache_dir = cache_dir
+        self.data_root = data_root
+        self.mode = mode
+        self.timeout = timeout
+        self.device_kind = device_kind or detect_device_kind()
+        self.python = python
+
+    # -- cache ---------------------------------------------------------------------------
+
+    def key(self, chapter: Chapter) -> str:
+        return cache_key(
+            chapter,
+            code_dir=self.code_dir,
+            data_root=self.data_root,
+            device_kind=self.device_kind,
+            mode=self.mode,
+        )
+
+    def _remove_dead_temporaries(self, chapter_dir: Path) -> None:
+        for tmp in chapter_dir.glob(".tmp-*"):
+            try:
+                pid = int(tmp.name.split("-")[1])
+            except (IndexError, ValueError):
+                pid = -1
+            if pid <= 0 or not _pid_alive(pid):
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def _prune(self, chapter_dir: Path) -> None:
+        entries = [p for p in chapter_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in entries[KEEP_ENTRIES:]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    # -- running -------------------------------------------------------------------------
+
+    def command(self, chapter: Chapter, out_dir: Path) -> list[str]:
+        command = [self.python, str(chapter.script), "--device", "auto", "--out", str(out_dir)]
+        if self.mode == "quick":
+            command.append("--quick")
+        return command
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            PYTHONUNBUFFERED="1",
+            MPLBACKEND="Agg",
+            PTNOTES_DATA=str(self.data_root),
+        )
+        return env
+
+    def run(self, chapter: Chapter) -> Outcome:
+        """Returns the chapter's outputs, running it only when its cache entry is missing."""
+        key = self.key(chapter)
+        entry = self.cache_dir / chapter.name / key
+        if (entry / RUN_INFO).is_file():
+            return self._load(chapter, entry, cache_hit=True)
+
+        chapter_dir = self.cache_dir / chapter.name
+        chapter_dir.mkdir(parents=True, exist_ok=True)
+        self._remove_dead_temporaries(chapter_dir)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=chapter_dir))
+        try:
+            run_info = self._execute(chapter, tmp, key)
+            (tmp / RUN_INFO).write_text(json.dumps(run_info, ensure_ascii=False, indent=2), "utf-8")
+            try:
+                tmp.rename(entry)
+            except OSError:
+                # Another build finished the same key first: its entry is as good as ours.
+                if not (entry / RUN_INFO).is_file():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self._prune(chapter_dir)
+        return self._load(chapter, entry, cache_hit=False)
+
+    def _execute(self, chapter: Chapter, out_dir: Path, key: str) -> dict:
+        log_path = out_dir / LOG_NAME
+        started = time.perf_counter()
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                self.command(chapter, out_dir),
+                cwd=self.root,
+                env=self._environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # so that a timeout can stop the chapter's workers too
+                preexec_fn=_die_with_parent,
+            )
+            try:
+                status, rusage = self._wait(process, started)
+            except BaseException:
+                _kill_group(process)
+                raise
+        wall = time.perf_counter() - started
+        if status is None:
+            raise ChapterFailed(chapter.name, f"超过 {self.timeout:.0f} s 的时限", _tail(log_path))
+        if status != 0:
+            raise ChapterFailed(chapter.name, f"退出码 {status}", _tail(log_path))
+        if not (out_dir / RESULTS).is_file():
+            raise ChapterFailed(chapter.name, f"没有写出 {RESULTS}", _tail(log_path))
+        return {
+            "chapter": chapter.name,
+            "key": key,
+            "mode": self.mode,
+            "wall_time_s": round(wall, 3),
+            # ru_maxrss is in KiB on Linux.
+            "peak_rss_bytes": rusage.ru_maxrss * 1024 if rusage else None,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+
+    def _wait(self, process: subprocess.Popen, started: float):
+        """Waits for the chapter; returns (exit status or None on timeout, its resource usage)."""
+        while True:
+            pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                return process.returncode, rusage
+            if time.perf_counter() - started > self.timeout:
+                _kill_group(process)
+                return None, None
+            time.sleep(0.05)
+
+    def _load(self, chapter: Chapter, entry: Path, *, cache_hit: bool) -> Outcome:
+        run_info = json.loads((entry / RUN_INFO).read_text("utf-8"))
+        results = json.loads((entry / RESULTS).read_text("utf-8"))
+        return Outcome(chapter=chapter, entry=entry, cache_hit=cache_hit, run_info=run_info, results=results)
+
+
+def _die_with_parent() -> None:
+    """Linux: a chapter is killed when the build that started it dies (even by SIGKILL),
+    so no orphan keeps writing into a temporary folder that the next build removes."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=10)
+    except (subprocess.TimeoutExpired, ChildProcessError):
+        pass
+
+
+def _tail(log_path: Path, lines: int = TAIL_LINES) -> str:
+    text = log_path.read_text("utf-8", errors="replace") if log_path.is_file() else ""
+    # Progress bars rewrite their line with carriage returns: keep only the last state.
+    kept = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]
+    return "\n".join(kept[-lines:])

@@ -1,0 +1,32 @@
+"""Executor settings read from the environment, shared by the MkDocs hook and the CLI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .runner import MODES, Executor
+
+
+class SettingsError(Exception):
+    pass
+
+
+def executor_from_environment(root: Path) -> Executor:
+    mode = os.environ.get("PTNOTES_MODE", "full")
+    if mode not in MODES:
+        raise SettingsError(f"PTNOTES_MODE 必须是 {' 或 '.join(MODES)}，而不是 {mode!r}")
+    timeout_text = os.environ.get("PTNOTES_TIMEOUT", "1800")
+    try:
+        timeout = float(timeout_text)
+    except ValueError:
+        timeout = -1.0
+    if timeout <= 0:
+        raise SettingsError(f"PTNOTES_TIMEOUT 必须是正数（秒），而不是 {timeout_text!r}")
+    return Executor(
+        root=root,
+        cache_dir=Path(os.environ.get("PTNOTES_CACHE", root / ".cache" / "chapters")),
+        data_root=Path(os.environ.get("PTNOTES_DATA", root / "data")),
+        mode=mode,
+        timeout=timeout,
+    )

@@ -1,0 +1,255 @@
+"""章节脚本共用的运行时：命令行参数、随机种子、设备、输出目录，以及图、动画和结果的保存。
+
+每个章节脚本都是同一个形状::
+
+    parser = chapter_kit.chapter_parser(__file__, __doc__)
+    parser.add_argument(...)            # 本章自己的参数
+    run = chapter_kit.start(parser, argv)
+    ...                                 # 训练、画图：run.device、run.quick、run.save_figure(...)
+    run.record(final_loss=...)          # 页面引用的数字
+    run.finish()                        # 写出 results.json
+
+导入本模块不做任何事；一切都发生在 start() 里。
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import random
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RESULTS_FILE = "results.json"
+DEFAULT_SEED = 0
+FIGURE_DPI = 120
+CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"  # 由 PyPI 包 mplfonts 携带，SIL OFL 许可
+CJK_FONT_NAME = "Noto Sans CJK SC"
+
+
+class ChapterArgumentParser(argparse.ArgumentParser):
+    """参数错误时只打印一行并以退出码 2 结束，不打印整段用法。"""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: 错误：{message}\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"需要正整数，得到 {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"需要正整数，得到 {value}")
+    return value
+
+
+def chapter_parser(script: str, doc: str | None) -> ChapterArgumentParser:
+    """所有章节共有的参数：--device、--quick、--seed、--out。"""
+    name = Path(script).stem
+    parser = ChapterArgumentParser(
+        prog=f"{name}.py",
+        description=(doc or "").strip().splitlines()[0] if doc else None,
+    )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="auto：有 CUDA 就用 GPU，否则用 CPU（默认 auto）",
+    )
+    parser.add_argument("--quick", action="store_true", help="快速模式：更少的步数，用于预览和测试")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"随机种子（默认 {DEFAULT_SEED}）")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"图和 {RESULTS_FILE} 的输出目录（默认 outputs/{name}）",
+    )
+    parser.set_defaults(chapter=name)
+    return parser
+
+
+@dataclass
+class Run:
+    """一次章节运行：设备、模式、输出目录、解析后的参数，以及记录下来的结果。"""
+
+    chapter: str
+    device: "torch.device"  # noqa: F821 - torch 只在 start() 里导入
+    quick: bool
+    seed: int
+    out: Path
+    args: argparse.Namespace
+    results: dict = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def save_figure(self, fig, name: str) -> Path:
+        import matplotlib.pyplot as plt
+
+        path = self.out / f"{name}.png"
+        fig.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight", facecolor="white")
+        plt.close(fig)
+        self.figures.append(path.name)
+        return path
+
+    def animation(self, fig, name: str, frame_ms: int = 100) -> "Animation":
+        return Animation(self, fig, name, frame_ms)
+
+    def record(self, **values) -> None:
+        """记录页面要引用的数字；张量和 numpy 标量都转成 Python 数。"""
+        for key, value in values.items():
+            self.results[key] = _plain(value)
+
+    def finish(self) -> Path:
+        import torch
+
+        meta = {
+            "device": self.device.type,
+            "device_name": _device_name(self.device),
+            "torch": torch.__version__.split("+")[0],
+            "python": platform.python_version(),
+            "mode": "quick" if self.quick else "full",
+            "seed": self.seed,
+            "wall_time_s": round(time.perf_counter() - self.started, 3),
+        }
+        if self.device.type == "cuda":
+            meta["cuda_peak_memory_bytes"] = torch.cuda.max_memory_allocated(self.device)
+        document = {"chapter": self.chapter, "results": self.results, "figures": self.figures, "meta": meta}
+        path = self.out / RESULTS_FILE
+        path.write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
+        print(f"{self.chapter}: 结果已写入 {path}（{meta['wall_time_s']:.1f} s，{meta['device_name']}）")
+        return path
+
+
+class Animation:
+    """把笔记里 plt.ion() + plt.pause() 的“实时重画”录成 GIF：每次 capture() 是一帧。"""
+
+    def __init__(self, run: Run, fig, name: str, frame_ms: int):
+        self.run, self.fig, self.name, self.frame_ms = run, fig, name, frame_ms
+        self.frames = []
+
+    def capture(self) -> None:
+        from PIL import Image
+
+        self.fig.canvas.draw()
+        self.frames.append(Image.fromarray(_canvas_rgb(self.fig)))
+
+    def save(self) -> Path:
+        import matplotlib.pyplot as plt
+
+        if len(self.frames) < 2:
+            raise ValueError(f"动画 {self.name} 只有 {len(self.frames)} 帧")
+        path = self.run.out / f"{self.name}.gif"
+        first, *rest = self.frames
+        # 最后一帧多停一会儿，读者能看清最终结果
+        durations = [self.frame_ms] * (len(self.frames) - 1) + [self.frame_ms * 15]
+        first.save(path, save_all=True, append_images=rest, duration=durations, loop=0, optimize=True)
+        plt.close(self.fig)
+        self.run.figures.append(path.name)
+        return path
+
+
+def _canvas_rgb(fig):
+    import numpy as np
+
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def _plain(value):
+    if hasattr(value, "tolist"):  # torch.Tensor、numpy 数组与标量
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    raise TypeError(f"无法记录 {type(value).__name__} 类型的结果")
+
+
+def _device_name(device) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"CPU（{line.split(':', 1)[1].strip()}，{os.cpu_count()} 核）"
+    except OSError:
+        pass
+    return f"CPU（{platform.processor() or platform.machine()}，{os.cpu_count()} 核）"
+
+
+def _prepare_output(parser: argparse.ArgumentParser, out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        parser.error(f"无法写入输出目录 {out}：{exc.strerror or exc}")
+    return out
+
+
+def _configure_matplotlib() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import font_manager
+
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("缺少中文字体包 mplfonts：请先 pip install -r requirements.txt")
+    font_file = Path(spec.submodule_search_locations[0]) / "fonts" / CJK_FONT_FILE
+    font_manager.fontManager.addfont(str(font_file))
+    matplotlib.rcParams.update(
+        {
+            "font.family": "sans-serif",
+            "font.sans-serif": [CJK_FONT_NAME, "DejaVu Sans"],
+            "axes.unicode_minus": False,
+            "figure.facecolor": "white",
+            "savefig.facecolor": "white",
+        }
+    )
+    # 缺字时 matplotlib 只发警告、画出方框；这里把它变成错误，坏图不会混进站点。
+    warnings.filterwarnings("error", message=r"Glyph .* missing from", category=UserWarning)
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # 也为所有 CUDA 设备设种子
+
+
+def start(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> Run:
+    """解析参数，检查设备与输出目录，设随机种子，配置 matplotlib，返回 Run。"""
+    args = parser.parse_args(argv)
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda：这台机器上没有可用的 CUDA 设备（可用 --device cpu 或 auto）")
+    device_type = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    device = torch.device("cpu" if device_type == "auto" else device_type)
+    out = _prepare_output(parser, args.out or Path("outputs") / args.chapter)
+    seed_everything(args.seed)
+    _configure_matplotlib()
+    mode = "快速模式" if args.quick else "完整模式"
+    print(f"{args.chapter}: {mode}，设备 {device}，种子 {args.seed}，输出到 {out}", file=sys.stderr)
+    return Run(chapter=args.chapter, device=device, quick=args.quick, seed=args.seed, out=out, args=args)
+
+
+def progress(iterable, **kwargs):
+    """训练循环的进度条；输出不是终端时（例如构建日志）自动关闭。"""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=None, leave=False, dynamic_ncols=True, **kwargs)

@@ -1,0 +1,127 @@
+"""回归网络：一个隐藏层的全连接网络拟合 y = x² 加噪声，并把训练过程录成动画。
+
+笔记把这一节叫作“构建分类网络”，其实做的是回归：输出是连续值，损失是均方误差。
+"""
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import chapter_kit
+
+# 超参数（与笔记相同）
+N_POINTS = 100
+N_HIDDEN = 10
+LR = 0.2
+STEPS = 150  # 笔记循环 150 步（莫烦的原脚本是 200 步）
+PLOT_EVERY = 5  # 笔记每 5 步重画一次
+QUICK_PLOT_EVERY = 15  # 快速模式少录几帧
+NOISE = 0.2  # 噪声服从 [0, 0.2) 上的均匀分布
+
+
+# --8<-- [start:data]
+def make_data(n_points=N_POINTS):
+    x = torch.unsqueeze(torch.linspace(-1, 1, n_points), dim=1)  # (100,) -> (100, 1)
+    # torch.rand 是 [0, 1) 上的均匀分布：噪声均匀分布在 [0, 0.2)，均值 0.1，并不是高斯白噪声
+    y = x.pow(2) + NOISE * torch.rand(x.size())  # (100, 1)
+    return x, y
+# --8<-- [end:data]
+
+
+# --8<-- [start:net]
+class Net(nn.Module):
+    def __init__(self, n_feature, n_hidden, n_output):
+        super().__init__()
+        self.hidden = nn.Linear(n_feature, n_hidden)  # 隐藏层线性输出
+        self.predict = nn.Linear(n_hidden, n_output)  # 输出层线性输出
+
+    # 重写了 nn.Module 中的 forward
+    def forward(self, x):  # (N, 1)
+        x = F.relu(self.hidden(x))  # (N, 10)
+        x = self.predict(x)  # (N, 1)
+        return x
+# --8<-- [end:net]
+
+
+def draw_fit(ax, x, y, prediction, loss):
+    """笔记里每 5 步重画的那一帧：散点、当前拟合曲线和损失。"""
+    ax.cla()
+    ax.scatter(x.cpu().numpy(), y.cpu().numpy(), s=12)
+    ax.plot(x.cpu().numpy(), prediction.detach().cpu().numpy(), "r-", lw=5)
+    ax.text(0.5, 0, f"Loss={loss:.4f}", fontdict={"size": 20, "color": "red"})
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_ylim(-0.1, 1.3)
+
+
+def main(argv=None):
+    parser = chapter_kit.chapter_parser(__file__, __doc__)
+    parser.add_argument("--steps", type=chapter_kit.positive_int, default=STEPS, help="训练步数（默认 %(default)s）")
+    run = chapter_kit.start(parser, argv)
+    plot_every = QUICK_PLOT_EVERY if run.quick else PLOT_EVERY
+
+    x, y = make_data()
+    x, y = x.to(run.device), y.to(run.device)
+    # --8<-- [start:model]
+    net = Net(n_feature=1, n_hidden=N_HIDDEN, n_output=1).to(run.device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=LR)  # 传入 net 的所有参数和学习率
+    loss_func = nn.MSELoss()  # 均方误差损失
+    # --8<-- [end:model]
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    animation = run.animation(fig, "training")
+    losses = []
+    # --8<-- [start:train]
+    for t in chapter_kit.progress(range(run.args.steps), desc="训练"):
+        prediction = net(x)  # (100, 1)
+        loss = loss_func(prediction, y)  # 顺序必须是（网络输出，目标值）
+
+        optimizer.zero_grad()  # 清空上一步残留的梯度
+        loss.backward()  # 误差反向传播，计算梯度
+        optimizer.step()  # 用梯度更新 net 的参数
+        losses.append(loss.item())
+
+        if t % plot_every == 0:
+            # 笔记在这里 plt.pause(0.1) 实时重画；构建时把每一帧录下来
+            draw_fit(ax, x, y, prediction, loss.item())
+            animation.capture()
+    # --8<-- [end:train]
+    animation.save()
+
+    with torch.no_grad():
+        fitted = net(x)
+        final_loss = loss_func(fitted, y).item()
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    draw_fit(ax, x, y, fitted, final_loss)
+    ax.plot(x.cpu().numpy(), (x.pow(2) + NOISE / 2).cpu().numpy(), "k--", lw=1.5, label="真实均值 x²+0.1")
+    ax.legend(loc="upper center")
+    run.save_figure(fig, "fit")
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.plot(range(1, len(losses) + 1), losses)
+    ax.set_yscale("log")
+    ax.set_xlabel("训练步数")
+    ax.set_ylabel("均方误差（对数坐标）")
+    ax.set_title("损失曲线")
+    ax.grid(True, which="both", alpha=0.3)
+    run.save_figure(fig, "loss")
+
+    noise = y - x.pow(2)
+    run.record(
+        steps=len(losses),
+        plot_every=plot_every,
+        frames=len(animation.frames),
+        initial_loss=losses[0],
+        final_loss=final_loss,
+        # 任何只看 x 的预测都去不掉噪声本身的方差：这是损失的下限
+        noise_floor=noise.var(unbiased=False),
+        # 预测一个常数（y 的均值）时的损失：网络至少要比它好
+        constant_loss=y.var(unbiased=False),
+        # 拟合曲线与真实均值 x² + 0.1 的平均绝对偏差
+        fit_error=(fitted - (x.pow(2) + NOISE / 2)).abs().mean(),
+    )
+    run.finish()
+
+
+if __name__ == "__main__":
+    main()

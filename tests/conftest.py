@@ -1,0 +1,44 @@
+"""Shared fixtures. The tests run on a CPU-only machine with no network."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CODE = ROOT / "code"
+
+# Chapter scripts import their helper as `import chapter_kit`, as `python code/x.py` allows.
+if str(CODE) not in sys.path:
+    sys.path.insert(0, str(CODE))
+
+
+def mkdocs_env(**overrides) -> dict[str, str]:
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", PTNOTES_MODE="quick", CUDA_VISIBLE_DEVICES="")
+    env.update(overrides)
+    return env
+
+
+def mkdocs_build(config: Path, site_dir: Path, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site_dir)],
+        cwd=config.parent,
+        env=mkdocs_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory):
+    """The real site, built once in quick mode on the CPU with a cache of its own."""
+    base = tmp_path_factory.mktemp("site")
+    cache, site = base / "cache", base / "site"
+    first = mkdocs_build(ROOT / "mkdocs.yml", site, PTNOTES_CACHE=str(cache))
+    assert first.returncode == 0, first.stdout + first.stderr
+    return {"cache": cache, "site": site, "log": first.stdout + first.stderr}

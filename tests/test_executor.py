@@ -1,0 +1,263 @@
+"""The executor's cache: a chapter re-runs exactly when something that can change its
+outputs changed, and a failed, timed-out or killed run never leaves a partial entry.
+
+These tests use a small project of their own whose chapters are plain Python (no torch),
+so that each run takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from bookbuild import chapters as chapters_module
+from bookbuild.chapters import ChapterError, discover
+from bookbuild.runner import RESULTS, ChapterFailed, Executor
+from conftest import CODE, ROOT
+
+CHAPTER = '''\
+"""{name}: a test chapter."""
+import json, os, sys, time
+from pathlib import Path
+{imports}
+DATA_FILES = {data_files!r}
+
+def main():
+    out = Path(sys.argv[sys.argv.index("--out") + 1])
+    with open(os.environ["RUN_LOG"], "a") as log:
+        log.write("{name}\\n")
+    (out / "partial.txt").write_text("started")
+    {body}
+    (out / "figure.png").write_bytes(b"png")
+    meta = {{"device": "cpu", "device_name": "CPU", "torch": "0", "mode": "quick", "seed": 0}}
+    (out / "results.json").write_text(json.dumps({{"results": {{"value": {value}}}, "meta": meta}}))
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def write_chapter(code: Path, name, *, imports="", data_files=(), body="pass", value=1):
+    text = CHAPTER.format(name=name, imports=imports, data_files=tuple(data_files), body=body, value=value)
+    (code / f"{name}.py").write_text(text)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """code/ with: alpha -> kit_helper; beta (no imports, reads a data file); gamma -> deep -> kit_helper."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "kit_helper.py").write_text("SCALE = 1\n")
+    (code / "deep.py").write_text("import kit_helper\n")
+    write_chapter(code, "alpha", imports="import kit_helper")
+    write_chapter(code, "beta", data_files=["set/raw.bin"])
+    write_chapter(code, "gamma", imports="from deep import *")
+    (tmp_path / "data" / "set").mkdir(parents=True)
+    (tmp_path / "data" / "set" / "raw.bin").write_bytes(b"\x00\x01")
+    monkeypatch.setenv("RUN_LOG", str(tmp_path / "runs.log"))
+    return tmp_path
+
+
+def make_executor(root: Path, **kwargs) -> Executor:
+    options = dict(root=root, cache_dir=root / "cache", data_root=root / "data", mode="quick", device_kind="cpu")
+    options.update(kwargs)
+    return Executor(**options)
+
+
+def run_all(executor: Executor) -> dict[str, bool]:
+    """Runs every chapter; returns which ones were cache hits."""
+    return {c.name: executor.run(c).cache_hit for c in discover(executor.code_dir)}
+
+
+def executed(root: Path) -> list[str]:
+    log = root / "runs.log"
+    names = log.read_text().split() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return sorted(names)
+
+
+def leftovers(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in (root / "cache").rglob(".tmp-*"))
+
+
+def test_discovery_finds_chapters_and_their_local_imports(project):
+    found = {c.name: c for c in discover(project / "code")}
+    assert sorted(found) == ["alpha", "beta", "gamma"]  # helpers have no __main__ block
+    assert [p.name for p in found["gamma"].local_modules] == ["deep.py", "kit_helper.py"]
+    assert found["beta"].local_modules == ()
+    assert found["beta"].data_files == ("set/raw.bin",)
+
+
+def test_second_run_executes_nothing(project):
+    executor = make_executor(project)
+    assert run_all(executor) == {"alpha": False, "beta": False, "gamma": False}
+    assert executed(project) == ["alpha", "beta", "gamma"]
+    assert run_all(make_executor(project)) == {"alpha": True, "beta": True, "gamma": True}
+    assert executed(project) == []
+
+
+def test_changing_a_helper_reruns_exactly_its_importers(project):
+    run_all(make_executor(project))
+    executed(project)
+    (project / "code" / "kit_helper.py").write_text("SCALE = 2\n")
+    run_all(make_executor(project))
+    assert executed(project) == ["alpha", "gamma"]  # gamma imports it through deep
+
+
+def test_changing_a_chapter_reruns_only_it(project):
+    run_all(make_executor(project))
+    executed(project)
+    write_chapter(project / "code", "beta", data_files=["set/raw.bin"], value=2)
+    outcomes = {c.name: make_executor(project).run(c) for c in discover(project / "code")}
+    assert executed(project) == ["beta"]
+    assert outcomes["beta"].results["results"]["value"] == 2
+
+
+def test_changing_a_declared_data_file_reruns_its_chapter(project):
+    run_all(make_executor(project))
+    executed(project)
+    (project / "data" / "set" / "raw.bin").write_bytes(b"\x00\x02")
+    run_all(make_executor(project))
+    assert executed(project) == ["beta"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"mode": "full"}, {"device_kind": "cuda"}],
+    ids=["mode", "device"],
+)
+def test_mode_and_device_are_part_of_the_key(project, change):
+    run_all(make_executor(project))
+    executed(project)
+    run_all(make_executor(project, **change))
+    assert executed(project) == ["alpha", "beta", "gamma"]
+    run_all(make_executor(project))  # the earlier entries are kept: switching back is free
+    assert executed(project) == []
+
+
+def test_library_versions_are_part_of_the_key(project, monkeypatch):
+    run_all(make_executor(project))
+    executed(project)
+    real = chapters_module._package_version
+    monkeypatch.setattr(chapters_module, "_package_version", lambda n: "9.9" if n == "torch" else real(n))
+    run_all(make_executor(project))
+    assert executed(project) == ["alpha", "beta", "gamma"]
+
+
+def test_a_failing_chapter_keeps_the_previous_outputs(project):
+    executor = make_executor(project)
+    good = executor.run(next(c for c in discover(project / "code") if c.name == "alpha"))
+    before = sorted(p.name for p in good.entry.iterdir())
+    write_chapter(project / "code", "alpha", imports="import kit_helper", body="raise RuntimeError('boom 42')")
+    alpha = next(c for c in discover(project / "code") if c.name == "alpha")
+    with pytest.raises(ChapterFailed) as failure:
+        executor.run(alpha)
+    assert failure.value.chapter == "alpha"
+    assert "RuntimeError: boom 42" in failure.value.tail
+    assert "Traceback" in failure.value.tail
+    assert sorted(p.name for p in good.entry.iterdir()) == before
+    assert sorted(p.name for p in (project / "cache" / "alpha").iterdir()) == [good.entry.name]
+    assert leftovers(project) == []
+
+
+def test_a_chapter_without_results_fails(project):
+    write_chapter(project / "code", "alpha", body="sys.exit(0)")
+    alpha = next(c for c in discover(project / "code") if c.name == "alpha")
+    with pytest.raises(ChapterFailed, match=RESULTS):
+        make_executor(project).run(alpha)
+    assert leftovers(project) == []
+
+
+def test_a_chapter_past_its_timeout_is_stopped(project):
+    write_chapter(project / "code", "alpha", body="time.sleep(60)")
+    alpha = next(c for c in discover(project / "code") if c.name == "alpha")
+    started = time.perf_counter()
+    with pytest.raises(ChapterFailed, match="时限"):
+        make_executor(project, timeout=1.0).run(alpha)
+    assert time.perf_counter() - started < 20
+    assert not (project / "cache" / "alpha").exists() or not any(
+        p for p in (project / "cache" / "alpha").iterdir() if not p.name.startswith(".")
+    )
+    assert leftovers(project) == []
+
+
+RUN_ONE = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from bookbuild.chapters import discover
+from bookbuild.runner import Executor
+root = Path({project!r})
+executor = Executor(root=root, cache_dir=root / "cache", data_root=root / "data", mode="quick", device_kind="cpu")
+executor.run(next(c for c in discover(root / "code") if c.name == "alpha"))
+"""
+
+
+def wait_for(predicate, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["killed", "interrupted"])
+def test_a_build_stopped_midway_leaves_no_entry_and_the_next_recovers(project, how):
+    write_chapter(project / "code", "alpha", imports="import kit_helper", body="time.sleep(60)")
+    script = RUN_ONE.format(root=str(ROOT), project=str(project))
+    build = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
+    assert wait_for(lambda: list((project / "cache").rglob(".tmp-*/partial.txt"))), "the chapter never started"
+    build.send_signal(how)
+    build.wait(timeout=30)
+    assert build.returncode != 0
+    # The chapter dies with the build that started it, and nothing became an entry.
+    assert wait_for(lambda: subprocess.run(["pgrep", "-f", "alpha.py"], capture_output=True).returncode != 0)
+    entries = [p for p in (project / "cache" / "alpha").iterdir() if not p.name.startswith(".")]
+    assert entries == []
+    if how == signal.SIGINT:
+        assert leftovers(project) == []  # an interrupt cleans up after itself
+
+    write_chapter(project / "code", "alpha", imports="import kit_helper")
+    outcome = make_executor(project).run(next(c for c in discover(project / "code") if c.name == "alpha"))
+    assert not outcome.cache_hit and (outcome.entry / "figure.png").is_file()
+    assert leftovers(project) == []  # the dead build's temporary folder is gone too
+
+
+def test_a_syntax_error_is_reported_with_the_file(project):
+    (project / "code" / "broken.py").write_text("def main(:\n")
+    with pytest.raises(ChapterError, match="broken.py"):
+        discover(project / "code")
+
+
+def test_deciding_what_to_run_never_imports_torch():
+    probe = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from pathlib import Path
+from bookbuild.chapters import cache_key, discover
+code = Path({str(CODE)!r})
+for chapter in discover(code):
+    cache_key(chapter, code_dir=code, data_root=Path("data"), device_kind="cpu", mode="full")
+assert "torch" not in sys.modules, "torch was imported"
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_results_are_loaded_from_the_entry(project):
+    outcome = make_executor(project).run(next(c for c in discover(project / "code") if c.name == "beta"))
+    assert outcome.results["results"] == {"value": 1}
+    assert [p.name for p in outcome.output_files()] == ["figure.png", "partial.txt", "results.json"]
+    info = json.loads((outcome.entry / "run.json").read_text())
+    assert info["wall_time_s"] > 0 and info["peak_rss_bytes"] > 0
+    assert os.path.basename(outcome.entry) == info["key"]

@@ -1,0 +1,207 @@
+"""The site builds with --strict, every page shows what the run produced, nothing is
+loaded from another host, and a rebuild executes no chapter."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import pytest
+import yaml
+
+from bookbuild.chapters import discover
+from bookbuild.pages import PLACEHOLDER
+from conftest import CODE, ROOT, mkdocs_build
+
+DOCS = ROOT / "docs"
+
+
+def front_matter(page: Path) -> dict:
+    match = re.match(r"---\n(.*?)\n---\n", page.read_text("utf-8"), re.S)
+    return yaml.safe_load(match.group(1)) if match else {}
+
+
+CHAPTER_PAGES = {page: front_matter(page)["chapter"] for page in DOCS.rglob("*.md") if "chapter" in front_matter(page)}
+
+
+class Resources(HTMLParser):
+    """Collects what a page loads (scripts, styles, images) and the text outside <code>."""
+
+    def __init__(self):
+        super().__init__()
+        self.loads: list[str] = []
+        self.images: list[str] = []
+        self.text: list[str] = []
+        self._in_code = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("code", "pre"):
+            self._in_code += 1
+        if tag == "script" and attrs.get("src"):
+            self.loads.append(attrs["src"])
+        if tag == "link" and attrs.get("rel") in ("stylesheet", "preload", "icon", "modulepreload"):
+            self.loads.append(attrs["href"])
+        if tag == "img":
+            self.images.append(attrs["src"])
+            self.loads.append(attrs["src"])
+
+    def handle_endtag(self, tag):
+        if tag in ("code", "pre"):
+            self._in_code -= 1
+
+    def handle_data(self, data):
+        if not self._in_code:
+            self.text.append(data)
+
+
+def parse(html_file: Path) -> Resources:
+    parser = Resources()
+    parser.feed(html_file.read_text("utf-8"))
+    return parser
+
+
+def html_pages(site: Path):
+    return sorted(p for p in site.rglob("*.html") if p.name != "404.html")
+
+
+def page_html(site: Path, md: Path) -> Path:
+    return site / md.relative_to(DOCS).with_suffix("") / "index.html"
+
+
+def test_every_chapter_has_a_page():
+    assert sorted(CHAPTER_PAGES.values()) == sorted(c.name for c in discover(CODE))
+
+
+def test_every_snippet_section_exists():
+    include = re.compile(r'--8<-- "([^":]+)(?::([\w-]+))?"')
+    found = 0
+    for md in DOCS.rglob("*.md"):
+        for match in include.finditer(md.read_text("utf-8")):
+            script, section = CODE / match.group(1), match.group(2)
+            if "<" in match.group(1):  # the contributors' page shows the syntax itself
+                continue
+            found += 1
+            assert script.is_file(), f"{md.name}: {script.name} does not exist"
+            if section:
+                source = script.read_text("utf-8")
+                assert f"# --8<-- [start:{section}]" in source, f"{md.name}: no section {section}"
+                assert f"# --8<-- [end:{section}]" in source, f"{md.name}: section {section} not closed"
+    assert found >= 6
+
+
+def test_every_page_loads_only_from_the_site(built_site):
+    site = built_site["site"]
+    for html in html_pages(site):
+        for url in parse(html).loads:
+            assert urlparse(url).scheme in ("", "file") and not url.startswith("//"), f"{html}: {url}"
+            target = urljoin(html.relative_to(site).as_posix(), url.split("#")[0].split("?")[0])
+            assert (site / target).is_file(), f"{html.relative_to(site)} references missing {url}"
+
+
+def test_chapter_pages_show_their_figures(built_site):
+    site = built_site["site"]
+    for md, chapter in CHAPTER_PAGES.items():
+        html = page_html(site, md)
+        images = parse(html).images
+        assert any(f"generated/{chapter}/" in src for src in images), f"{md.name} shows no figure"
+        for src in images:
+            assert (html.parent / src).resolve().is_file(), f"{md.name}: {src}"
+
+
+def test_numbers_on_pages_come_from_the_run(built_site):
+    site = built_site["site"]
+    for md, chapter in CHAPTER_PAGES.items():
+        source = md.read_text("utf-8")
+        results = json.loads((site / "generated" / chapter / "results.json").read_text("utf-8"))
+        text = " ".join(parse(page_html(site, md)).text)
+        assert "{{" not in text, f"{md.name} has an unfilled placeholder"
+        quoted = 0
+        for match in PLACEHOLDER.finditer(source):
+            if match.group("name"):
+                value = results["results"]
+                for part in match.group("name").split("."):
+                    value = value[part]
+                assert format(value, match.group("spec") or "") in text
+                quoted += 1
+        assert quoted >= 3, f"{md.name} quotes too few results from its run"
+        # where the numbers came from
+        assert "本页结果的来源" in text and "快速模式" in text and results["meta"]["torch"] in text
+
+
+def test_formulas_are_left_for_mathjax(built_site):
+    site = built_site["site"]
+    html = page_html(site, DOCS / "chapters" / "regression.md").read_text("utf-8")
+    assert html.count('class="arithmatex"') >= 5
+    assert (site / "assets" / "mathjax" / "tex-chtml.js").is_file()
+    assert list((site / "assets" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    config = html.index("javascripts/mathjax-config.js")
+    assert config < html.index("assets/mathjax/tex-chtml.js"), "the configuration must load first"
+
+
+def test_run_report_lists_every_chapter(built_site):
+    html = (built_site["site"] / "report" / "index.html").read_text("utf-8")
+    for chapter in discover(CODE):
+        assert f"<td><code>{chapter.name}</code></td>" in html
+    assert html.count("<td>重新运行</td>") == len(discover(CODE))  # the first build ran them all
+
+
+def test_search_index_segments_chinese(built_site):
+    index = json.loads((built_site["site"] / "search" / "search_index.json").read_text("utf-8"))
+    # jieba splits Chinese into words joined by zero-width spaces, which the separator splits on
+    assert "\\u200b" in index["config"]["separator"]
+    words = {w for doc in index["docs"] for w in doc["text"].split("\u200b")}
+    assert {"激活", "函数", "梯度"} <= words
+
+
+def test_a_second_build_runs_no_chapter(built_site, tmp_path):
+    cache = built_site["cache"]
+    before = sorted(p.relative_to(cache) for p in cache.rglob("*"))
+    second = mkdocs_build(ROOT / "mkdocs.yml", tmp_path / "site", PTNOTES_CACHE=str(cache))
+    assert second.returncode == 0, second.stderr
+    for chapter in discover(CODE):
+        assert f"章节 {chapter.name}：命中缓存" in second.stderr
+    assert "已运行" not in second.stderr
+    assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == before
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    for part in ("docs", "code", "bookbuild"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path)
+    (tmp_path / "node_modules").symlink_to(ROOT / "node_modules")
+    return tmp_path
+
+
+def test_a_failing_chapter_fails_the_build_and_keeps_the_old_outputs(built_site, project_copy, tmp_path):
+    cache = tmp_path / "cache"
+    shutil.copytree(built_site["cache"], cache)  # same sources, so the copy's chapters are cache hits
+    entries = sorted(p.relative_to(cache) for p in cache.rglob("*"))
+    script = project_copy / "code" / "regression.py"
+    script.write_text(script.read_text("utf-8").replace("    x, y = make_data()\n", "    x, y = make_data()\n    1 / 0\n"))
+    failed = mkdocs_build(project_copy / "mkdocs.yml", tmp_path / "site", PTNOTES_CACHE=str(cache))
+    assert failed.returncode != 0
+    output = failed.stdout + failed.stderr
+    assert "章节 regression 运行失败" in output
+    assert "ZeroDivisionError" in output
+    assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == entries
+
+
+def test_a_page_quoting_an_unrecorded_result_fails_the_build(built_site, project_copy, tmp_path):
+    page = project_copy / "docs" / "chapters" / "regression.md"
+    page.write_text(page.read_text("utf-8") + "\n最终准确率 {{ accuracy:.2% }}。\n")
+    failed = mkdocs_build(project_copy / "mkdocs.yml", tmp_path / "site", PTNOTES_CACHE=str(built_site["cache"]))
+    assert failed.returncode != 0
+    assert "accuracy" in failed.stdout + failed.stderr
+
+
+def test_a_missing_snippet_section_fails_the_build(built_site, project_copy, tmp_path):
+    page = project_copy / "docs" / "chapters" / "regression.md"
+    page.write_text(page.read_text("utf-8").replace('"regression.py:net"', '"regression.py:nett"'))
+    failed = mkdocs_build(project_copy / "mkdocs.yml", tmp_path / "site", PTNOTES_CACHE=str(built_site["cache"]))
+    assert failed.returncode != 0
