@@ -54,11 +54,7 @@ def _has_main_guard(tree: ast.Module) -> bool:
     for node in tree.body:
         if isinstance(node, ast.If):
             test = node.test
-            if (
-                isinstance(test, ast.Compare)
-                and isinstance(test.left, ast.Name)
-                and test.left.id == MAIN_GUARD
-            ):
+            if isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == MAIN_GUARD:
                 return True
     return False
 
@@ -75,9 +71,7 @@ def _imported_names(tree: ast.Module) -> set[str]:
 
 def _declared_data_files(tree: ast.Module, path: Path) -> tuple[str, ...]:
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "DATA_FILES" for t in node.targets
-        ):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "DATA_FILES" for t in node.targets):
             try:
                 value = ast.literal_eval(node.value)
             except ValueError:

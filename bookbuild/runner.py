@@ -53,9 +53,7 @@ class Outcome:
 
     def output_files(self) -> list[Path]:
         """The files a page may reference: everything the chapter wrote but its log."""
-        return sorted(
-            p for p in self.entry.rglob("*") if p.is_file() and p.name not in (LOG_NAME, RUN_INFO)
-        )
+        return sorted(p for p in self.entry.rglob("*") if p.is_file() and p.name not in (LOG_NAME, RUN_INFO))
 
 
 def _pid_alive(pid: int) -> bool:

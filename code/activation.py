@@ -49,7 +49,7 @@ def derivatives(x):
 
 def plot_panels(x, curves, title, limits=None):
     fig, axes = plt.subplots(2, 2, figsize=(8, 6))
-    for ax, (name, y) in zip(axes.flat, curves.items()):
+    for ax, (name, y) in zip(axes.flat, curves.items(), strict=True):
         ax.plot(x.numpy(), y.detach().numpy(), c="tab:red", label=name)
         if limits:
             ax.set_ylim(limits[name])

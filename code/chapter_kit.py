@@ -80,7 +80,7 @@ class Run:
     """一次章节运行：设备、模式、输出目录、解析后的参数，以及记录下来的结果。"""
 
     chapter: str
-    device: "torch.device"  # noqa: F821 - torch 只在 start() 里导入
+    device: torch.device  # noqa: F821 - torch 只在 start() 里导入
     quick: bool
     seed: int
     out: Path
@@ -98,7 +98,7 @@ class Run:
         self.figures.append(path.name)
         return path
 
-    def animation(self, fig, name: str, frame_ms: int = 100) -> "Animation":
+    def animation(self, fig, name: str, frame_ms: int = 100) -> Animation:
         return Animation(self, fig, name, frame_ms)
 
     def record(self, **values) -> None:

@@ -49,7 +49,8 @@ MATH_STATE = """() => {
     typeset: document.querySelectorAll('.arithmatex mjx-container').length,
     errors: document.querySelectorAll('mjx-merror').length,
     missingGlyphs: [...glyphs].filter(g => !css.includes('.' + g + '.') && !css.includes('.' + g + '::')),
-    unloadedFonts: [...document.fonts].filter(f => f.family.startsWith('MJX') && f.status === 'error').map(f => f.family),
+    unloadedFonts: [...document.fonts]
+      .filter(f => f.family.startsWith('MJX') && f.status === 'error').map(f => f.family),
     images: [...document.images].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]),
   };
 }"""

@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
@@ -15,7 +19,7 @@ import yaml
 
 from bookbuild.chapters import discover
 from bookbuild.pages import PLACEHOLDER
-from conftest import CODE, ROOT, mkdocs_build
+from conftest import CODE, ROOT, mkdocs_build, mkdocs_env
 
 DOCS = ROOT / "docs"
 
@@ -183,7 +187,8 @@ def test_a_failing_chapter_fails_the_build_and_keeps_the_old_outputs(built_site,
     shutil.copytree(built_site["cache"], cache)  # same sources, so the copy's chapters are cache hits
     entries = sorted(p.relative_to(cache) for p in cache.rglob("*"))
     script = project_copy / "code" / "regression.py"
-    script.write_text(script.read_text("utf-8").replace("    x, y = make_data()\n", "    x, y = make_data()\n    1 / 0\n"))
+    source = script.read_text("utf-8")
+    script.write_text(source.replace("    x, y = make_data()\n", "    x, y = make_data()\n    1 / 0\n"))
     failed = mkdocs_build(project_copy / "mkdocs.yml", tmp_path / "site", PTNOTES_CACHE=str(cache))
     assert failed.returncode != 0
     output = failed.stdout + failed.stderr
@@ -205,3 +210,52 @@ def test_a_missing_snippet_section_fails_the_build(built_site, project_copy, tmp
     page.write_text(page.read_text("utf-8").replace('"regression.py:net"', '"regression.py:nett"'))
     failed = mkdocs_build(project_copy / "mkdocs.yml", tmp_path / "site", PTNOTES_CACHE=str(built_site["cache"]))
     assert failed.returncode != 0
+
+
+def test_serve_reruns_a_changed_chapter_and_does_not_loop(built_site, project_copy, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "serve.log"
+    cache = tmp_path / "cache"
+    shutil.copytree(built_site["cache"], cache)
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mkdocs",
+                "serve",
+                "-f",
+                str(project_copy / "mkdocs.yml"),
+                "-a",
+                f"127.0.0.1:{port}",
+            ],
+            cwd=project_copy,
+            env=mkdocs_env(PTNOTES_CACHE=str(cache)),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def wait_for(text, count=1, seconds=120):
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                if log.read_text("utf-8").count(text) >= count:
+                    return
+                time.sleep(0.2)
+            raise AssertionError(f"never saw {text!r} {count}×:\n{log.read_text('utf-8')}")
+
+        wait_for("Serving on")
+        assert log.read_text("utf-8").count("章节 regression：命中缓存") == 1
+        script = project_copy / "code" / "regression.py"
+        script.write_text(script.read_text("utf-8").replace("N_HIDDEN = 10", "N_HIDDEN = 12"))
+        wait_for("章节 regression：已运行")
+        wait_for("Serving on", count=1)  # the server stays up
+        time.sleep(6)  # longer than the watcher's debounce: a loop would have rebuilt by now
+        text = log.read_text("utf-8")
+        assert text.count("章节 regression：已运行") == 1, text
+        assert text.count("章节 activation：命中缓存") == 2, text  # one rebuild, activation not re-run
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,0 +1,35 @@
+"""Placeholders on pages are filled from a run's results; code is shown verbatim."""
+
+from __future__ import annotations
+
+import pytest
+
+from bookbuild.pages import PageError, insert_after_title, substitute
+
+RESULTS = {"final_loss": 0.012345, "grad_max": {"sigmoid": 0.25}, "steps": 150}
+
+
+def test_values_are_formatted_with_their_spec():
+    text = "损失 {{ final_loss:.4f }}，{{ steps }} 步，{{grad_max.sigmoid:.0%}}。"
+    assert substitute(text, RESULTS) == "损失 0.0123，150 步，25%。"
+
+
+def test_code_blocks_and_inline_code_are_left_alone():
+    text = "```python\nprint('{{ final_loss }}')\n```\n写作 `{{ final_loss:.4f }}`，值为 {{ final_loss:.2f }}。\n"
+    assert substitute(text, RESULTS) == (
+        "```python\nprint('{{ final_loss }}')\n```\n写作 `{{ final_loss:.4f }}`，值为 0.01。\n"
+    )
+
+
+def test_an_unknown_result_names_what_exists():
+    with pytest.raises(PageError, match="accuracy.*final_loss"):
+        substitute("{{ accuracy:.2% }}", RESULTS)
+
+
+def test_a_bad_format_spec_is_an_error():
+    with pytest.raises(PageError, match="steps"):
+        substitute("{{ steps:.2q }}", RESULTS)
+
+
+def test_box_goes_under_the_title():
+    assert insert_after_title("intro\n# 标题\n正文\n", "BOX\n") == "intro\n# 标题\n\nBOX\n\n正文\n"
