@@ -3,8 +3,10 @@ the run report. Pure functions of a page's text and the runs' outcomes.
 
 A page names its chapter in its front matter (``chapter: regression``) and quotes a
 result as ``{{ final_loss:.4f }}``: a key of the chapter's ``results.json`` (dots reach
-into nested values), then an optional Python format spec. A key the run did not
-record fails the build; nothing is ever typed into a page by hand.
+into nested values), then an optional Python format spec, or one of two layouts:
+``:code`` shows a text as a code block, ``:table`` a list of rows (dicts with the same
+keys) as a Markdown table. A key the run did not record fails the build; nothing is
+ever typed into a page by hand.
 """
 
 from __future__ import annotations
@@ -29,13 +31,33 @@ class PageError(Exception):
 
 
 def lookup(namespace: Mapping, dotted: str):
+    """``a.b.0`` reaches into nested results: dict keys, and list positions by number."""
     value = namespace
     for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
             known = ", ".join(sorted(namespace)) or "（无）"
             raise PageError(f"没有名为 {dotted!r} 的运行结果；可用的有：{known}")
-        value = value[part]
     return value
+
+
+def as_code(value) -> str:
+    return f"```text\n{value}\n```"
+
+
+def as_table(rows) -> str:
+    if not rows or not all(isinstance(row, Mapping) for row in rows):
+        raise TypeError("需要由字典组成的非空列表")
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(row[key]) for key in header) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+LAYOUTS = {"code": as_code, "table": as_table}
 
 
 def substitute(markdown: str, namespace: Mapping) -> str:
@@ -45,6 +67,8 @@ def substitute(markdown: str, namespace: Mapping) -> str:
         value = lookup(namespace, match.group("name"))
         spec = match.group("spec") or ""
         try:
+            if spec in LAYOUTS:
+                return LAYOUTS[spec](value)
             return format(value, spec)
         except (TypeError, ValueError) as exc:
             raise PageError(f"无法按 {spec!r} 格式化 {match.group('name')} = {value!r}：{exc}") from None

@@ -50,7 +50,7 @@ def derivatives(x):
 def plot_panels(x, curves, title, limits=None):
     fig, axes = plt.subplots(2, 2, figsize=(8, 6))
     for ax, (name, y) in zip(axes.flat, curves.items(), strict=True):
-        ax.plot(x.numpy(), y.detach().numpy(), c="tab:red", label=name)
+        ax.plot(x.cpu(), y.detach().cpu(), c="tab:red", label=name)
         if limits:
             ax.set_ylim(limits[name])
         ax.axhline(0, c="gray", lw=0.5)
@@ -66,7 +66,7 @@ def main(argv=None):
     run = chapter_kit.start(parser, argv)
 
     # --8<-- [start:data]
-    x = torch.linspace(X_MIN, X_MAX, N_POINTS)  # (200,)
+    x = torch.linspace(X_MIN, X_MAX, N_POINTS, device=run.device)  # (200,)
     # --8<-- [end:data]
     curves = activations(x)
     grads = derivatives(x)
@@ -74,7 +74,7 @@ def main(argv=None):
     run.save_figure(plot_panels(x, curves, "激活函数", Y_LIMITS), "activations")
     run.save_figure(plot_panels(x, grads, "激活函数的导数（自动求导）"), "derivatives")
 
-    at_zero = activations(torch.zeros(1))
+    at_zero = activations(torch.zeros(1, device=run.device))
     run.record(
         grad_max={name: g.max() for name, g in grads.items()},
         value_at_zero={name: y.item() for name, y in at_zero.items()},

@@ -62,7 +62,73 @@ def check_regression(results, out):
         assert gif.n_frames == results["frames"] > 1
 
 
-CHECKS = {"activation": check_activation, "regression": check_regression}
+def check_autograd(results, out):
+    assert results["notes_grad"] == pytest.approx([2.0, 0.2, 40.0])  # y = 2x, v = (1, 0.1, 20)
+    assert results["notes_error"] < 1e-6
+    assert results["vjp_backward"] == pytest.approx(results["vjp_by_hand"], abs=1e-5)
+    assert results["vjp_jacobian"] == pytest.approx(results["vjp_by_hand"], abs=1e-5)
+    assert results["variable_type"] == "torch.Tensor"
+    assert (results["accumulate_first"], results["accumulate_second"]) == (6.0, 12.0)
+    assert results["derivative_max_error"] < 1e-4
+
+
+def check_nn_module(results, out):
+    assert results["parameter_count"] == 20 * 1 * 25 + 20 + 20 * 20 * 25 + 20
+    assert results["output_shape"] == [1, 20, 20, 20]
+    assert [row["输出形状"] for row in results["shapes"]] == ["(1, 1, 28, 28)", "(1, 20, 24, 24)", "(1, 20, 20, 20)"]
+    assert "Conv2d(1, 20, kernel_size=(5, 5)" in results["structure"]
+
+
+def check_data_loading(results, out):
+    assert results["class_to_idx"] == {"circle": 0, "square": 1, "triangle": 2}
+    assert results["dataset_size"] == 3 * results["images_per_class"]
+    assert results["batch_shape"] == [4, 1, 32, 32]
+    assert results["batches_per_epoch"] == 6
+    assert sorted(results["first_epoch"]) == sorted(results["second_epoch"])  # same samples,
+    assert results["first_epoch"] != results["second_epoch"]  # another order
+    assert results["parallel_same_batches"] is True
+    assert "stack expects each tensor to be equal size" in results["default_collate_error"]
+    height, width = results["padded_shape"][2:]
+    assert [height, width] == [max(s[0] for s in results["padded_sizes"]), max(s[1] for s in results["padded_sizes"])]
+
+
+def check_linear_regression(results, out):
+    # Standardised training reaches the closed-form least-squares solution;
+    # the notes' run cannot beat it, and has not converged in b.
+    assert results["w_std"] == pytest.approx(results["w_star"], abs=1e-3)
+    assert results["b_std"] == pytest.approx(results["b_star"], abs=1e-3)
+    assert results["loss_std"] == pytest.approx(results["loss_star"], rel=1e-4)
+    assert results["loss_notes"] >= results["loss_star"] * (1 - 1e-6)
+    assert results["loss_notes"] < 2 * results["loss_star"]
+
+
+def check_logistic_regression(results, out):
+    assert results["logit_accuracy"] >= 0.85
+    assert results["notes_accuracy"] == results["logit_accuracy"]
+    assert results["parameter_difference"] < 1e-4
+    assert results["bce"] == [100.0, 100.0]  # log(0) clamped: the loss saturates
+    assert results["bce_logits"] == pytest.approx([40.0, 120.0])  # exact
+
+
+def check_sigmoid_drawbacks(results, out):
+    assert results["derivative_max"] == pytest.approx(0.25, abs=1e-4)
+    assert results["gradient_depth_max"] < 0.25 ** results["max_depth"]
+    assert results["sigmoid_same_sign"] == 1.0
+    assert results["tanh_same_sign"] < 0.05
+    assert results["tanh_same_sign"] < results["batch_same_sign"] < results["sigmoid_same_sign"]
+    assert results["distance_tanh"] < results["distance_sigmoid"]
+
+
+CHECKS = {
+    "activation": check_activation,
+    "autograd": check_autograd,
+    "data_loading": check_data_loading,
+    "linear_regression": check_linear_regression,
+    "logistic_regression": check_logistic_regression,
+    "nn_module": check_nn_module,
+    "regression": check_regression,
+    "sigmoid_drawbacks": check_sigmoid_drawbacks,
+}
 
 
 def test_every_chapter_has_result_checks():

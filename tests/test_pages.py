@@ -6,12 +6,12 @@ import pytest
 
 from bookbuild.pages import PageError, insert_after_title, substitute
 
-RESULTS = {"final_loss": 0.012345, "grad_max": {"sigmoid": 0.25}, "steps": 150}
+RESULTS = {"final_loss": 0.012345, "grad_max": {"sigmoid": 0.25}, "steps": 150, "grad": [2.0, 0.2000001]}
 
 
 def test_values_are_formatted_with_their_spec():
-    text = "损失 {{ final_loss:.4f }}，{{ steps }} 步，{{grad_max.sigmoid:.0%}}。"
-    assert substitute(text, RESULTS) == "损失 0.0123，150 步，25%。"
+    text = "损失 {{ final_loss:.4f }}，{{ steps }} 步，{{grad_max.sigmoid:.0%}}，{{ grad.1:.1f }}。"
+    assert substitute(text, RESULTS) == "损失 0.0123，150 步，25%，0.2。"
 
 
 def test_code_blocks_and_inline_code_are_left_alone():
@@ -29,6 +29,14 @@ def test_an_unknown_result_names_what_exists():
 def test_a_bad_format_spec_is_an_error():
     with pytest.raises(PageError, match="steps"):
         substitute("{{ steps:.2q }}", RESULTS)
+
+
+def test_text_and_rows_have_layouts():
+    namespace = {"model": "Net(\n  (fc): Linear\n)", "rows": [{"k": 3, "ok": True}, {"k": 5, "ok": False}]}
+    assert substitute("{{ model:code }}", namespace) == "```text\nNet(\n  (fc): Linear\n)\n```"
+    assert substitute("{{ rows:table }}", namespace) == "| k | ok |\n| --- | --- |\n| 3 | True |\n| 5 | False |"
+    with pytest.raises(PageError, match="字典"):
+        substitute("{{ model:table }}", namespace)
 
 
 def test_box_goes_under_the_title():

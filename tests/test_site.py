@@ -122,8 +122,9 @@ def test_numbers_on_pages_come_from_the_run(built_site):
     for md, chapter in CHAPTER_PAGES.items():
         source = md.read_text("utf-8")
         results = json.loads((site / "generated" / chapter / "results.json").read_text("utf-8"))
+        html = page_html(site, md).read_text("utf-8")
         text = " ".join(parse(page_html(site, md)).text)
-        assert "{{" not in text, f"{md.name} has an unfilled placeholder"
+        assert "{{" not in html, f"{md.name} has an unfilled placeholder (placeholders in code stay verbatim)"
         quoted = 0
         for match in PLACEHOLDER.finditer(source):
             if match.group("name"):

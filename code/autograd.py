@@ -1,0 +1,110 @@
+"""自动求导：笔记里的 Variable 例子在今天的 PyTorch 中怎么写，以及 backward(v) 为什么是向量–雅可比积。"""
+
+import matplotlib.pyplot as plt
+import torch
+from torch.autograd import Variable
+
+import chapter_kit
+
+# 笔记里传给 backward 的向量
+V = [1.0, 0.1, 20.0]
+N_PLOT = 200
+
+
+def notes_example(device):
+    # --8<-- [start:notes]
+    x = torch.randn(3, requires_grad=True, device=device)  # 需要求导的张量；以前要包一层 Variable
+    y = x * 2  # (3,)
+
+    y.backward(torch.tensor(V, device=device))  # y 不是标量：传入向量 v，得到 v 与雅可比矩阵的乘积
+    print(x.grad)
+    # --8<-- [end:notes]
+    return x, y
+
+
+# --8<-- [start:vjp]
+def f(x):
+    """一个雅可比矩阵不是对角阵的函数：R^3 -> R^3。"""
+    return torch.stack([x[0] * x[1], x[1] ** 2, torch.sin(x[2]) * x[0]])
+
+
+def vjp_by_backward(x, v):
+    x = x.detach().clone().requires_grad_(True)
+    f(x).backward(v)
+    return x.grad
+
+
+def vjp_by_jacobian(x, v):
+    jacobian = torch.autograd.functional.jacobian(f, x)  # (3, 3)，第 i 行是 f_i 的梯度
+    return v @ jacobian  # (3,)
+# --8<-- [end:vjp]
+
+
+def accumulation_example(device):
+    # --8<-- [start:accumulate]
+    w = torch.tensor(3.0, requires_grad=True, device=device)
+    (w**2).backward()
+    first = w.grad.item()  # 2w = 6
+    (w**2).backward()  # 不清零，第二次的梯度会加到第一次上
+    second = w.grad.item()  # 12
+    w.grad.zero_()  # optimizer.zero_grad() 做的就是这件事
+    # --8<-- [end:accumulate]
+    return first, second
+
+
+def main(argv=None):
+    parser = chapter_kit.chapter_parser(__file__, __doc__)
+    run = chapter_kit.start(parser, argv)
+
+    device = run.device
+    x, y = notes_example(device)
+    by_hand = 2 * torch.tensor(V, device=device)  # y = 2x 的雅可比矩阵是 2I，所以 v^T J = 2v
+    legacy = Variable(torch.randn(3), requires_grad=True)
+
+    point = torch.tensor([1.0, 2.0, 0.5], device=device)
+    v = torch.tensor(V, device=device)
+    by_backward = vjp_by_backward(point, v)
+    by_jacobian = vjp_by_jacobian(point, v)
+    # 手算：J = [[x1, x0, 0], [0, 2 x1, 0], [sin x2, 0, x0 cos x2]]
+    x0, x1, x2 = point
+    jacobian_by_hand = torch.stack(
+        [
+            torch.stack([x1, x0, torch.zeros_like(x0)]),
+            torch.stack([torch.zeros_like(x0), 2 * x1, torch.zeros_like(x0)]),
+            torch.stack([torch.sin(x2), torch.zeros_like(x0), x0 * torch.cos(x2)]),
+        ]
+    )
+    first, second = accumulation_example(device)
+
+    # 图：f(x) = x^3 与自动求导得到的导数，对照手推的 3x^2
+    grid = torch.linspace(-2, 2, N_PLOT, requires_grad=True, device=device)
+    (grid**3).sum().backward()
+    xs = grid.detach().cpu()
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.plot(xs, xs**3, label="f(x) = x³")
+    ax.plot(xs, grid.grad.cpu(), lw=4, alpha=0.5, label="自动求导得到的 f′(x)")
+    ax.plot(xs, 3 * xs**2, "k--", lw=1, label="手推的 3x²")
+    ax.axhline(0, c="gray", lw=0.5)
+    ax.legend()
+    ax.set_title("自动求导与手推导数")
+    run.save_figure(fig, "derivative")
+
+    run.record(
+        notes_grad=x.grad,
+        notes_grad_by_hand=by_hand,
+        notes_error=(x.grad - by_hand).abs().max(),
+        y_grad_fn=type(y.grad_fn).__name__,
+        variable_type=f"{type(legacy).__module__}.{type(legacy).__name__}",
+        vjp_backward=by_backward,
+        vjp_jacobian=by_jacobian,
+        vjp_by_hand=v @ jacobian_by_hand,
+        vjp_max_error=(by_backward - v @ jacobian_by_hand).abs().max(),
+        accumulate_first=first,
+        accumulate_second=second,
+        derivative_max_error=(grid.grad - 3 * grid.detach() ** 2).abs().max(),
+    )
+    run.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""数据加载：自己画一个小图片文件夹，用 ImageFolder 读回来，再演示 DataLoader 的分批、打乱、多进程和 collate_fn。"""
+
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from PIL import Image, ImageDraw
+from torch.utils.data import DataLoader
+from torchvision import transforms
+from torchvision.datasets import ImageFolder
+
+import chapter_kit
+
+CLASSES = ("circle", "square", "triangle")
+IMAGES_PER_CLASS = 8
+MIN_SIZE, MAX_SIZE = 24, 40  # 图片边长故意各不相同，用来演示 collate_fn
+BATCH_SIZE = 4
+NUM_WORKERS = 2
+
+
+def draw_shape(kind, size, generator):
+    """在 size×size 的黑底上画一个白色的圆、正方形或三角形，位置和大小带一点随机。"""
+    image = Image.new("L", (size, size), 0)
+    pen = ImageDraw.Draw(image)
+    margin = int(torch.randint(2, size // 4, (1,), generator=generator))
+    box = (margin, margin, size - margin, size - margin)
+    if kind == "circle":
+        pen.ellipse(box, fill=255)
+    elif kind == "square":
+        pen.rectangle(box, fill=255)
+    else:
+        pen.polygon([(size // 2, margin), (margin, size - margin), (size - margin, size - margin)], fill=255)
+    return image
+
+
+# --8<-- [start:folder]
+def make_image_folder(root, generator):
+    """ImageFolder 要求的目录结构：root/<类别名>/<任意文件名>.png，同一类的图放在同一个文件夹。"""
+    for kind in CLASSES:
+        (root / kind).mkdir(parents=True)
+        for index in range(IMAGES_PER_CLASS):
+            size = int(torch.randint(MIN_SIZE, MAX_SIZE + 1, (1,), generator=generator))
+            draw_shape(kind, size, generator).save(root / kind / f"{index:02d}.png")
+# --8<-- [end:folder]
+
+
+# --8<-- [start:collate]
+def pad_collate(batch):
+    """把一批大小不同的图片补零到同样大小再堆叠；默认的 collate 只会 torch.stack，尺寸不同就报错。"""
+    images, labels = zip(*batch, strict=True)
+    height = max(image.shape[1] for image in images)
+    width = max(image.shape[2] for image in images)
+    padded = torch.zeros(len(images), 1, height, width)  # (N, 1, H_max, W_max)
+    for i, image in enumerate(images):
+        padded[i, :, : image.shape[1], : image.shape[2]] = image
+    sizes = torch.tensor([image.shape[1:] for image in images])  # (N, 2)：原来的高和宽
+    return padded, torch.tensor(labels), sizes
+# --8<-- [end:collate]
+
+
+def epoch_labels(loader):
+    return [label for _, labels in loader for label in labels.tolist()]
+
+
+def main(argv=None):
+    parser = chapter_kit.chapter_parser(__file__, __doc__)
+    run = chapter_kit.start(parser, argv)
+    generator = torch.Generator().manual_seed(run.seed)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "shapes"
+        make_image_folder(root, generator)
+
+        # --8<-- [start:imagefolder]
+        fixed_size = transforms.Compose(
+            [
+                transforms.Grayscale(),  # PNG 读进来是 PIL 图像，先转成单通道
+                transforms.Resize((32, 32)),  # 统一尺寸，默认的 collate 才能把它们堆成一批
+                transforms.ToTensor(),  # (1, 32, 32)，数值缩放到 [0, 1]
+            ]
+        )
+        dataset = ImageFolder(root, transform=fixed_size)
+        image, label = dataset[0]  # 一个样本：(图片张量, 类别编号)
+        # --8<-- [end:imagefolder]
+
+        # --8<-- [start:loader]
+        loader = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True, generator=generator)
+        images, labels = next(iter(loader))  # images: (4, 1, 32, 32)，labels: (4,)
+        first_epoch, second_epoch = epoch_labels(loader), epoch_labels(loader)  # 每个 epoch 重新打乱
+
+        ordered = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=False)
+        parallel = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=False, num_workers=NUM_WORKERS)
+        same_batches = all(
+            torch.equal(a, b) and torch.equal(la, lb)
+            for (a, la), (b, lb) in zip(ordered, parallel, strict=True)
+        )  # 多进程只改变谁来读，不改变读到什么
+        # --8<-- [end:loader]
+
+        # --8<-- [start:variable]
+        raw = ImageFolder(root, transform=transforms.Compose([transforms.Grayscale(), transforms.ToTensor()]))
+        try:
+            next(iter(DataLoader(raw, batch_size=BATCH_SIZE, shuffle=True, generator=generator)))
+            default_collate_error = ""
+        except RuntimeError as error:  # 默认的 collate 无法堆叠大小不同的张量
+            default_collate_error = str(error).splitlines()[0]
+        padded_loader = DataLoader(raw, batch_size=BATCH_SIZE, shuffle=True, generator=generator, collate_fn=pad_collate)
+        padded, padded_labels, sizes = next(iter(padded_loader))
+        # --8<-- [end:variable]
+        raw_sizes = sorted({tuple(raw[i][0].shape[1:]) for i in range(len(raw))})
+
+    fig, axes = plt.subplots(1, BATCH_SIZE, figsize=(9, 2.8))
+    for ax, picture, target, (height, width) in zip(axes, padded, padded_labels, sizes.tolist(), strict=True):
+        ax.imshow(picture[0], cmap="gray", vmin=0, vmax=1)
+        ax.add_patch(plt.Rectangle((-0.5, -0.5), width, height, fill=False, ec="tab:orange", lw=1.5))
+        ax.set_title(f"{dataset.classes[target]}（{height}×{width}）", fontsize=10)
+        ax.set_axis_off()
+    fig.suptitle(f"pad_collate 补零后的一批：{tuple(padded.shape)}，橙框是原图")
+    fig.tight_layout()
+    run.save_figure(fig, "padded_batch")
+
+    run.record(
+        classes=dataset.classes,
+        class_to_idx=dataset.class_to_idx,
+        images_per_class=IMAGES_PER_CLASS,
+        dataset_size=len(dataset),
+        sample_shape=list(image.shape),
+        sample_label=label,
+        sample_path=Path(dataset.samples[0][0]).relative_to(root).as_posix(),
+        batch_shape=list(images.shape),
+        label_shape=list(labels.shape),
+        batches_per_epoch=len(loader),
+        first_epoch=first_epoch,
+        second_epoch=second_epoch,
+        num_workers=NUM_WORKERS,
+        parallel_same_batches=same_batches,
+        raw_size_count=len(raw_sizes),
+        default_collate_error=default_collate_error,
+        padded_shape=list(padded.shape),
+        padded_sizes=sizes,
+    )
+    run.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""线性模型：笔记的 15 个点、nn.Linear 和梯度下降，与最小二乘的闭式解对照。"""
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn, optim
+
+import chapter_kit
+
+# 超参数（与笔记相同）
+LR = 1e-3
+EPOCHS = 1000
+PRINT_EVERY = 20
+# 标准化输入之后的训练：条件数变好，可以用大得多的学习率
+STANDARDIZED_LR = 0.1
+STANDARDIZED_EPOCHS = 300
+
+
+# --8<-- [start:data]
+X_TRAIN = [[3.3], [4.4], [5.5], [6.71], [6.93], [4.168], [9.779], [6.182], [7.59], [2.167],
+           [7.042], [10.791], [5.313], [7.997], [3.1]]
+Y_TRAIN = [[1.7], [2.76], [2.09], [3.19], [1.694], [1.573], [3.366], [2.596], [2.53], [1.221],
+           [2.827], [3.465], [1.65], [2.904], [1.3]]
+# --8<-- [end:data]
+
+
+# --8<-- [start:model]
+class LinearRegression(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(1, 1)  # 输入 1 维，输出 1 维
+
+    def forward(self, x):  # (15, 1)
+        return self.linear(x)  # (15, 1)
+# --8<-- [end:model]
+
+
+# --8<-- [start:train]
+def train(model, x_train, y_train, lr, epochs, log_every=None):
+    criterion = nn.MSELoss()  # 均方误差
+    optimizer = optim.SGD(model.parameters(), lr=lr)  # 梯度下降
+    losses = []
+    for epoch in chapter_kit.progress(range(epochs), desc="训练"):
+        out = model(x_train)  # 前向传播
+        loss = criterion(out, y_train)
+
+        # 反向传播之前先清零梯度，否则梯度会累加
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if log_every and (epoch + 1) % log_every == 0:
+            print(f"Epoch [{epoch + 1}/{epochs}], loss: {loss.item():.6f}")
+    return losses
+# --8<-- [end:train]
+
+
+# --8<-- [start:closed_form]
+def least_squares(x, y):
+    """把偏置并进权重：X = [x, 1]，解 min ||X w - y||²，即 w = (XᵀX)⁻¹Xᵀy。"""
+    X = torch.cat([x, torch.ones_like(x)], dim=1)  # (15, 2)
+    solution = torch.linalg.lstsq(X, y).solution  # (2, 1)：[w, b]
+    return solution[0, 0], solution[1, 0]
+# --8<-- [end:closed_form]
+
+
+def weight_and_bias(model):
+    return model.linear.weight.item(), model.linear.bias.item()
+
+
+def main(argv=None):
+    parser = chapter_kit.chapter_parser(__file__, __doc__)
+    parser.add_argument("--epochs", type=chapter_kit.positive_int, default=EPOCHS, help="训练轮数（默认 %(default)s）")
+    run = chapter_kit.start(parser, argv)
+
+    x_train = torch.tensor(X_TRAIN, device=run.device)  # (15, 1)
+    y_train = torch.tensor(Y_TRAIN, device=run.device)  # (15, 1)
+
+    # 笔记的训练：原始输入，学习率 1e-3
+    model = LinearRegression().to(run.device)
+    w_init, b_init = weight_and_bias(model)
+    losses = train(model, x_train, y_train, LR, run.args.epochs, log_every=PRINT_EVERY * 10)
+    w_notes, b_notes = weight_and_bias(model)
+
+    # 闭式解（在 float64 下求，作为“标准答案”）
+    w_star, b_star = (v.item() for v in least_squares(x_train.double(), y_train.double()))
+    loss_star = ((w_star * x_train.double() + b_star - y_train.double()) ** 2).mean().item()
+
+    # --8<-- [start:standardize]
+    mean, std = x_train.mean(), x_train.std()
+    standardized = LinearRegression().to(run.device)
+    losses_std = train(standardized, (x_train - mean) / std, y_train, STANDARDIZED_LR, STANDARDIZED_EPOCHS)
+    w_s, b_s = weight_and_bias(standardized)
+    w_std, b_std = w_s / std.item(), b_s - w_s * mean.item() / std.item()  # 换回原始输入的尺度
+    # --8<-- [end:standardize]
+
+    xs = torch.linspace(0, 12, 50)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.scatter(x_train.cpu(), y_train.cpu(), c="tab:blue", label="笔记中的 15 个点", zorder=3)
+    ax.plot(xs, w_notes * xs + b_notes, c="tab:red", lw=2, label=f"笔记的训练（{run.args.epochs} 轮，lr={LR:g}）")
+    ax.plot(xs, w_std * xs + b_std, c="tab:green", lw=4, alpha=0.5, label="标准化输入后训练")
+    ax.plot(xs, w_star * xs + b_star, "k--", lw=1.2, label="最小二乘闭式解")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.legend()
+    run.save_figure(fig, "fit")
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.plot(range(1, len(losses) + 1), losses, c="tab:red", label="笔记的训练")
+    ax.plot(range(1, len(losses_std) + 1), losses_std, c="tab:green", label="标准化输入后训练")
+    ax.axhline(loss_star, c="k", ls="--", lw=1, label="闭式解的损失（下限）")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("训练轮数")
+    ax.set_ylabel("均方误差")
+    ax.legend()
+    run.save_figure(fig, "loss")
+
+    run.record(
+        epochs=run.args.epochs,
+        w_init=w_init,
+        b_init=b_init,
+        w_notes=w_notes,
+        b_notes=b_notes,
+        loss_notes=losses[-1],
+        w_star=w_star,
+        b_star=b_star,
+        loss_star=loss_star,
+        w_std=w_std,
+        b_std=b_std,
+        loss_std=losses_std[-1],
+        standardized_epochs=STANDARDIZED_EPOCHS,
+        x_mean=mean,
+        x_std=std,
+    )
+    run.finish()
+
+
+if __name__ == "__main__":
+    main()

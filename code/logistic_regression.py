@@ -1,0 +1,142 @@
+"""Logistic 回归：笔记的 Sigmoid + BCELoss 与数值更稳定的 logits + BCEWithLogitsLoss 并排训练，画出决策边界。"""
+
+import copy
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+import chapter_kit
+
+# 超参数（与笔记所依据的书相同：全批量 SGD，学习率 1.0，1000 步）
+N_POINTS = 100
+LR = 1.0
+STEPS = 1000
+QUICK_STEPS = 300
+PASS_LINE = 130.0  # 两门成绩之和超过它（再加一点噪声）就算“通过”
+LABEL_NOISE = 8.0
+
+
+# --8<-- [start:data]
+def make_data(n_points, generator):
+    """仿照书中的例子：两门考试成绩（30–100 分），标签表示是否通过；特征除以各自的最大值。"""
+    scores = 30 + 70 * torch.rand(n_points, 2, generator=generator)  # (100, 2)
+    noise = LABEL_NOISE * torch.randn(n_points, generator=generator)
+    labels = (scores.sum(dim=1) + noise > PASS_LINE).float().unsqueeze(1)  # (100, 1)，取 0 或 1
+    features = scores / scores.max(dim=0).values  # (100, 2)，缩放到 (0, 1]
+    return features, labels
+# --8<-- [end:data]
+
+
+# --8<-- [start:notes_model]
+class LogisticRegression(nn.Module):
+    """笔记的写法：线性层 + Sigmoid，输出概率，配合 nn.BCELoss。"""
+
+    def __init__(self):
+        super().__init__()
+        self.lr = nn.Linear(2, 1)
+        self.sm = nn.Sigmoid()
+
+    def forward(self, x):  # (N, 2)
+        x = self.lr(x)  # (N, 1)：logit
+        return self.sm(x)  # (N, 1)：P(Y=1|x)
+# --8<-- [end:notes_model]
+
+
+# --8<-- [start:logit_model]
+class LogisticRegressionLogits(nn.Module):
+    """推荐的写法：只输出 logit，Sigmoid 交给 nn.BCEWithLogitsLoss 在内部用稳定的公式计算。"""
+
+    def __init__(self):
+        super().__init__()
+        self.lr = nn.Linear(2, 1)
+
+    def forward(self, x):  # (N, 2)
+        return self.lr(x)  # (N, 1)：logit
+# --8<-- [end:logit_model]
+
+
+def train(model, criterion, x, y, steps):
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    losses = []
+    for _ in chapter_kit.progress(range(steps), desc=type(model).__name__):
+        loss = criterion(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def main(argv=None):
+    parser = chapter_kit.chapter_parser(__file__, __doc__)
+    run = chapter_kit.start(parser, argv)
+    steps = QUICK_STEPS if run.quick else STEPS
+    generator = torch.Generator().manual_seed(run.seed)
+    x, y = (t.to(run.device) for t in make_data(N_POINTS, generator))
+
+    # --8<-- [start:train]
+    notes_model = LogisticRegression().to(run.device)
+    logit_model = LogisticRegressionLogits().to(run.device)
+    logit_model.lr = copy.deepcopy(notes_model.lr)  # 同样的初始参数，方便比较
+
+    notes_losses = train(notes_model, nn.BCELoss(), x, y, steps)
+    logit_losses = train(logit_model, nn.BCEWithLogitsLoss(), x, y, steps)
+
+    with torch.no_grad():
+        notes_accuracy = ((notes_model(x) > 0.5).float() == y).float().mean()  # 概率与 0.5 比较
+        logit_accuracy = ((logit_model(x) > 0).float() == y).float().mean()  # logit 与 0 比较
+    # --8<-- [end:train]
+
+    # --8<-- [start:stability]
+    logits = torch.tensor([[40.0], [-120.0]])  # 两个“非常自信”的预测
+    targets = torch.tensor([[0.0], [1.0]])  # 而且都错了
+    probabilities = torch.sigmoid(logits)  # float32 下是 [1.0, 0.0]：已经舍入成了 0 和 1
+    bce = nn.BCELoss(reduction="none")(probabilities, targets)  # log(0) 被截断在 -100
+    bce_logits = nn.BCEWithLogitsLoss(reduction="none")(logits, targets)  # 精确值：40 和 120
+    # --8<-- [end:stability]
+
+    w = logit_model.lr.weight.detach().cpu()[0]
+    b = logit_model.lr.bias.item()
+    fig, ax = plt.subplots(figsize=(5.6, 5))
+    points, classes = x.cpu(), y.cpu()[:, 0]
+    ax.scatter(*points[classes == 1].T, c="tab:red", marker="o", label="y = 1（通过）")
+    ax.scatter(*points[classes == 0].T, c="tab:blue", marker="x", label="y = 0（未通过）")
+    xs = torch.linspace(points[:, 0].min(), points[:, 0].max(), 10)
+    ax.plot(xs, -(w[0] * xs + b) / w[1], "k-", lw=2, label="决策边界 w·x + b = 0")
+    ax.set_xlabel(r"$x_1$（第一门成绩 / 最高分）")
+    ax.set_ylabel(r"$x_2$（第二门成绩 / 最高分）")
+    ax.legend(loc="lower left", fontsize=9)
+    ax.set_title(f"Logistic 回归：训练集准确率 {logit_accuracy.item():.0%}")
+    run.save_figure(fig, "boundary")
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.plot(notes_losses, lw=4, alpha=0.5, label="Sigmoid + BCELoss（笔记）")
+    ax.plot(logit_losses, "k--", lw=1, label="logits + BCEWithLogitsLoss")
+    ax.set_xlabel("训练步数")
+    ax.set_ylabel("交叉熵损失")
+    ax.legend()
+    run.save_figure(fig, "loss")
+
+    run.record(
+        steps=steps,
+        positives=int(y.sum().item()),
+        notes_loss=notes_losses[-1],
+        logit_loss=logit_losses[-1],
+        notes_accuracy=notes_accuracy,
+        logit_accuracy=logit_accuracy,
+        parameter_difference=max(
+            (a - b).abs().max().item()
+            for a, b in zip(notes_model.parameters(), logit_model.parameters(), strict=True)
+        ),
+        weight=w,
+        bias=b,
+        probabilities=probabilities[:, 0],
+        bce=bce[:, 0],
+        bce_logits=bce_logits[:, 0],
+    )
+    run.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""nn.Module：笔记里两层卷积的模型——打印结构、数参数、看每一层之后张量的形状。"""
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import chapter_kit
+
+INPUT_SHAPE = (1, 1, 28, 28)  # (批大小, 通道, 高, 宽)：一张 28×28 的灰度图
+
+
+# --8<-- [start:model]
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 20, 5)  # 1 个输入通道，20 个 5×5 卷积核
+        self.conv2 = nn.Conv2d(20, 20, 5)
+
+    def forward(self, x):  # (N, 1, 28, 28)
+        x = F.relu(self.conv1(x))  # (N, 20, 24, 24)
+        return F.relu(self.conv2(x))  # (N, 20, 20, 20)
+# --8<-- [end:model]
+
+
+# --8<-- [start:inspect]
+def parameter_table(model):
+    """每个参数张量的名字、形状和元素个数。"""
+    return [
+        {"参数": name, "形状": str(tuple(p.shape)), "个数": p.numel()}
+        for name, p in model.named_parameters()
+    ]
+
+
+def layer_shapes(model, x):
+    """用前向钩子（forward hook）记下每个子模块输出的形状。"""
+    shapes = [{"层": "输入", "输出形状": str(tuple(x.shape))}]
+    hooks = [
+        module.register_forward_hook(
+            lambda m, inputs, output, name=name: shapes.append({"层": name, "输出形状": str(tuple(output.shape))})
+        )
+        for name, module in model.named_children()
+    ]
+    output = model(x)
+    for hook in hooks:
+        hook.remove()
+    return shapes, output
+# --8<-- [end:inspect]
+
+
+def draw_digit(device):
+    """画一个粗笔画的“7”当作输入，免得本章依赖数据集。"""
+    image = torch.zeros(INPUT_SHAPE, device=device)
+    image[..., 5:9, 6:22] = 1.0  # 横
+    for row in range(9, 24):  # 斜向下的一撇
+        col = 21 - (row - 9) // 2
+        image[..., row, col - 2 : col + 1] = 1.0
+    return image
+
+
+def main(argv=None):
+    parser = chapter_kit.chapter_parser(__file__, __doc__)
+    run = chapter_kit.start(parser, argv)
+
+    model = Model().to(run.device)
+    x = draw_digit(run.device)
+    shapes, output = layer_shapes(model, x)
+    table = parameter_table(model)
+    with torch.no_grad():
+        first = F.relu(model.conv1(x))  # (1, 20, 24, 24)
+
+    fig, axes = plt.subplots(3, 8, figsize=(10, 4.2))
+    axes[0, 0].imshow(x[0, 0].cpu(), cmap="gray")
+    axes[0, 0].set_title("输入", fontsize=9)
+    for k, ax in enumerate(axes.flat[1:9]):
+        ax.imshow(model.conv1.weight[k, 0].detach().cpu(), cmap="RdBu")
+        ax.set_title(f"卷积核 {k}", fontsize=9)
+    for k, ax in enumerate(axes.flat[9:]):
+        ax.imshow(first[0, k].cpu(), cmap="viridis")
+        ax.set_title(f"特征图 {k}", fontsize=9)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    fig.suptitle("未训练的 conv1：前 8 个卷积核与前 15 张特征图")
+    fig.tight_layout()
+    run.save_figure(fig, "conv1")
+
+    run.record(
+        structure=str(model),
+        parameters=table,
+        parameter_count=sum(p.numel() for p in model.parameters()),
+        trainable_count=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        shapes=shapes,
+        output_shape=list(output.shape),
+        children=[name for name, _ in model.named_children()],
+    )
+    run.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Sigmoid 的缺点：导数最大只有 1/4、两端饱和，以及输出不以 0 为中心让梯度的符号被锁在一起。"""
+
+import matplotlib.pyplot as plt
+import torch
+
+import chapter_kit
+
+SATURATION = 0.01  # 导数小于它就算“饱和”
+MAX_DEPTH = 10
+N_INPUTS = 8  # 下一层神经元的输入个数
+N_SAMPLES = 4096
+BATCH_SIZE = 32
+# 二维权重的“之字形”演示
+TARGET_W = (1.0, -1.0)
+PATH_STEPS = 60
+QUICK_PATH_STEPS = 30
+PATH_LR = 0.6
+
+
+# --8<-- [start:derivative]
+def sigmoid_and_derivative(x):
+    x = x.detach().clone().requires_grad_(True)
+    y = torch.sigmoid(x)
+    (dy,) = torch.autograd.grad(y.sum(), x)  # 等于 σ(x)(1 - σ(x))
+    return y.detach(), dy
+# --8<-- [end:derivative]
+
+
+# --8<-- [start:depth]
+def gradient_through_sigmoids(depth, device):
+    """d/dx σ(σ(...σ(x)))，在 x = 0 处：每过一层就乘上一个不超过 1/4 的导数。"""
+    x = torch.zeros((), device=device, requires_grad=True)
+    y = x
+    for _ in range(depth):
+        y = torch.sigmoid(y)
+    y.backward()
+    return x.grad.item()
+# --8<-- [end:depth]
+
+
+# --8<-- [start:signs]
+def same_sign_fraction(inputs, deltas):
+    """一个线性神经元 z = w·h + b 的权重梯度是 δ·h：h 全为正时，各分量与 δ 同号。
+
+    返回“梯度的所有分量符号相同”的样本比例。
+    """
+    gradients = deltas[:, None] * inputs  # (N, 8)：每个样本对 w 的梯度
+    positive = (gradients > 0).all(dim=1)
+    negative = (gradients < 0).all(dim=1)
+    return (positive | negative).float().mean().item()
+# --8<-- [end:signs]
+
+
+def sgd_path(inputs, target, steps, lr):
+    """每步用一个样本训练二维权重 w，使 w·h 逼近 target·h；返回 w 走过的路径。"""
+    w = torch.zeros(2, device=inputs.device)
+    path = [w.clone()]
+    for h in inputs[:steps]:
+        delta = (w - target) @ h  # 损失 ½(w·h − target·h)² 对 w·h 的导数
+        w = w - lr * delta * h  # 更新方向总是 ±h
+        path.append(w.clone())
+    return torch.stack(path).cpu()
+
+
+def main(argv=None):
+    parser = chapter_kit.chapter_parser(__file__, __doc__)
+    run = chapter_kit.start(parser, argv)
+    device = run.device
+    generator = torch.Generator(device=device).manual_seed(run.seed)
+
+    x = torch.linspace(-8, 8, 801, device=device)
+    y, dy = sigmoid_and_derivative(x)
+    saturated = dy < SATURATION
+    edge = x[~saturated].abs().max().item()  # 导数降到 0.01 以下的位置
+
+    depths = list(range(1, MAX_DEPTH + 1))
+    through_depth = [gradient_through_sigmoids(d, device) for d in depths]
+
+    pre_activation = torch.randn(N_SAMPLES, N_INPUTS, device=device, generator=generator)
+    deltas = torch.randn(N_SAMPLES, device=device, generator=generator)  # 反传到该神经元的误差信号
+    sigmoid_fraction = same_sign_fraction(torch.sigmoid(pre_activation), deltas)
+    tanh_fraction = same_sign_fraction(torch.tanh(pre_activation), deltas)
+    # 一个 batch 的梯度是样本梯度之和，各样本的 δ 有正有负，符号就不再锁死
+    batch_inputs = torch.sigmoid(pre_activation).reshape(-1, BATCH_SIZE, N_INPUTS)
+    batch_gradients = (deltas.reshape(-1, BATCH_SIZE, 1) * batch_inputs).sum(dim=1)  # (128, 8)
+    batch_fraction = ((batch_gradients > 0).all(1) | (batch_gradients < 0).all(1)).float().mean().item()
+
+    steps = QUICK_PATH_STEPS if run.quick else PATH_STEPS
+    raw = torch.randn(steps, 2, device=device, generator=generator)
+    target = torch.tensor(TARGET_W, device=device)
+    path_sigmoid = sgd_path(torch.sigmoid(raw), target, steps, PATH_LR)
+    path_tanh = sgd_path(torch.tanh(raw), target, steps, PATH_LR)
+
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    xs = x.cpu()
+    ax.plot(xs, y.cpu(), label="σ(x)")
+    ax.plot(xs, dy.cpu(), label="σ′(x) = σ(x)(1 − σ(x))")
+    ax.fill_between(xs, 0, 1, where=saturated.cpu(), color="gray", alpha=0.2, label=f"饱和区：σ′(x) < {SATURATION}")
+    ax.axhline(0.25, c="tab:orange", ls=":", lw=1)
+    ax.annotate("最大值 1/4", (0, 0.25), xytext=(1.2, 0.38), arrowprops={"arrowstyle": "->"})
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(loc="upper left", fontsize=9)
+    ax.set_title("Sigmoid 与它的导数")
+    run.save_figure(fig, "saturation")
+
+    fig, ax = plt.subplots(figsize=(5.6, 5))
+    ax.plot(*path_sigmoid.T, "-o", ms=3, c="tab:red", label="输入全为正（sigmoid 输出）")
+    ax.plot(*path_tanh.T, "-o", ms=3, c="tab:blue", label="输入以 0 为中心（tanh 输出）")
+    ax.plot(*TARGET_W, "k*", ms=14, label="目标权重")
+    ax.plot(0, 0, "ks", ms=6, label="起点")
+    ax.set_xlabel(r"$w_1$")
+    ax.set_ylabel(r"$w_2$")
+    ax.set_aspect("equal")
+    ax.legend(fontsize=9)
+    ax.set_title(f"逐样本 SGD 的 {steps} 步：权重走过的路径")
+    run.save_figure(fig, "zigzag")
+
+    def distance(path):
+        return (path[-1] - torch.tensor(TARGET_W)).norm().item()
+
+    run.record(
+        derivative_max=dy.max(),
+        saturation_edge=edge,
+        through_depth=[{"层数": d, "dy/dx": f"{g:.2e}", "上界 (1/4)^层数": f"{0.25**d:.2e}"}
+                       for d, g in zip(depths, through_depth, strict=True)],
+        gradient_depth_1=through_depth[0],
+        gradient_depth_max=through_depth[-1],
+        max_depth=MAX_DEPTH,
+        n_inputs=N_INPUTS,
+        sigmoid_same_sign=sigmoid_fraction,
+        tanh_same_sign=tanh_fraction,
+        batch_same_sign=batch_fraction,
+        batch_size=BATCH_SIZE,
+        path_steps=steps,
+        distance_sigmoid=distance(path_sigmoid),
+        distance_tanh=distance(path_tanh),
+    )
+    run.finish()
+
+
+if __name__ == "__main__":
+    main()
