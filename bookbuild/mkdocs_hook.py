@@ -11,6 +11,7 @@ Settings, from the environment:
     PTNOTES_CACHE    cache folder (default .cache/chapters)
     PTNOTES_DATA     data root handed to the chapters (default data/)
     PTNOTES_TIMEOUT  seconds one chapter may run (default 1800)
+    PTNOTES_JOBS     chapters run side by side (default 2, or 1 on a one-core machine)
 """
 
 from __future__ import annotations
@@ -57,11 +58,11 @@ def on_files(files, config):
     except (settings.SettingsError, ChapterError) as exc:
         raise PluginError(str(exc)) from None
     _outcomes.clear()
-    for chapter in chapters:
-        try:
-            outcome = executor.run(chapter)
-        except ChapterFailed as exc:
-            raise PluginError(f"章节 {exc.chapter} 运行失败（{exc.reason}），输出的最后几行：\n{exc.tail}") from None
+    try:
+        outcomes = executor.run_all(chapters)
+    except ChapterFailed as exc:
+        raise PluginError(f"章节 {exc.chapter} 运行失败（{exc.reason}），输出的最后几行：\n{exc.tail}") from None
+    for chapter, outcome in zip(chapters, outcomes, strict=True):
         verb = "命中缓存" if outcome.cache_hit else f"已运行，{outcome.run_info['wall_time_s']:.1f} s"
         log.info(f"章节 {chapter.name}：{verb}")
         _outcomes[chapter.name] = outcome

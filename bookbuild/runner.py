@@ -23,7 +23,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +79,7 @@ class Executor:
         timeout: float = 1800.0,
         device_kind: str | None = None,
         python: str = sys.executable,
+        jobs: int = 1,
     ):
         if mode not in MODES:
             raise ValueError(f"运行模式必须是 {' 或 '.join(MODES)}，而不是 {mode!r}")
@@ -88,6 +91,9 @@ class Executor:
         self.timeout = timeout
         self.device_kind = device_kind or detect_device_kind()
         self.python = python
+        self.jobs = max(1, jobs)
+        self._running: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
 
     # -- cache ---------------------------------------------------------------------------
 
@@ -130,7 +136,45 @@ class Executor:
             MPLBACKEND="Agg",
             PTNOTES_DATA=str(self.data_root),
         )
+        if self.jobs > 1:
+            # Chapters running side by side share the cores instead of each claiming all of them.
+            threads = str(max(1, (os.cpu_count() or 1) // self.jobs))
+            env.setdefault("OMP_NUM_THREADS", threads)
+            env.setdefault("MKL_NUM_THREADS", threads)
         return env
+
+    def run_all(self, chapters: list[Chapter]) -> list[Outcome]:
+        """Runs the chapters, ``jobs`` at a time, in their given order of results.
+
+        If a chapter fails, the others still finish (their good results are cached) and the
+        first failure is raised. An interrupt stops every chapter that is running.
+        """
+        if self.jobs == 1 or len(chapters) < 2:
+            return [self.run(chapter) for chapter in chapters]
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="chapter")
+        try:
+            futures = [pool.submit(self.run, chapter) for chapter in chapters]
+            outcomes, failures = [], []
+            for future in futures:
+                try:
+                    outcomes.append(future.result())
+                except ChapterFailed as failure:
+                    failures.append(failure)
+            if failures:
+                raise failures[0]
+            return outcomes
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._kill_running()
+            raise
+        finally:
+            pool.shutdown(wait=True)
+
+    def _kill_running(self) -> None:
+        with self._lock:
+            running = list(self._running)
+        for process in running:
+            _kill_group(process)
 
     def run(self, chapter: Chapter) -> Outcome:
         """Returns the chapter's outputs, running it only when its cache entry is missing."""
@@ -171,11 +215,17 @@ class Executor:
                 start_new_session=True,  # so that a timeout can stop the chapter's workers too
                 preexec_fn=_die_with_parent,
             )
+            with self._lock:
+                self._running.add(process)
             try:
                 status, rusage = self._wait(process, started)
-            except BaseException:
+            except BaseException:  # interrupted while waiting: stop the chapter, then collect it
                 _kill_group(process)
+                _reap(process)
                 raise
+            finally:
+                with self._lock:
+                    self._running.discard(process)
         wall = time.perf_counter() - started
         if status is None:
             raise ChapterFailed(chapter.name, f"超过 {self.timeout:.0f} s 的时限", _tail(log_path))
@@ -194,15 +244,20 @@ class Executor:
         }
 
     def _wait(self, process: subprocess.Popen, started: float):
-        """Waits for the chapter; returns (exit status or None on timeout, its resource usage)."""
+        """Waits for the chapter; returns (exit status or None on timeout, its resource usage).
+
+        This thread alone reaps the chapter: a timeout, or another thread stopping the run,
+        only kills it, and the loop collects it.
+        """
+        timed_out = False
         while True:
             pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 process.returncode = os.waitstatus_to_exitcode(status)
-                return process.returncode, rusage
-            if time.perf_counter() - started > self.timeout:
+                return (None if timed_out else process.returncode), rusage
+            if not timed_out and time.perf_counter() - started > self.timeout:
                 _kill_group(process)
-                return None, None
+                timed_out = True
             time.sleep(0.05)
 
     def _load(self, chapter: Chapter, entry: Path, *, cache_hit: bool) -> Outcome:
@@ -223,10 +278,13 @@ def _kill_group(process: subprocess.Popen) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
-        return
+        pass
+
+
+def _reap(process: subprocess.Popen) -> None:
     try:
-        process.wait(timeout=10)
-    except (subprocess.TimeoutExpired, ChildProcessError):
+        os.waitpid(process.pid, 0)
+    except ChildProcessError:
         pass
 
 

@@ -23,10 +23,14 @@ def executor_from_environment(root: Path) -> Executor:
         timeout = -1.0
     if timeout <= 0:
         raise SettingsError(f"PTNOTES_TIMEOUT 必须是正数（秒），而不是 {timeout_text!r}")
+    jobs_text = os.environ.get("PTNOTES_JOBS", str(min(2, os.cpu_count() or 1)))
+    if not jobs_text.isdigit() or int(jobs_text) < 1:
+        raise SettingsError(f"PTNOTES_JOBS 必须是正整数，而不是 {jobs_text!r}")
     return Executor(
         root=root,
         cache_dir=Path(os.environ.get("PTNOTES_CACHE", root / ".cache" / "chapters")),
         data_root=Path(os.environ.get("PTNOTES_DATA", root / "data")),
         mode=mode,
         timeout=timeout,
+        jobs=int(jobs_text),
     )

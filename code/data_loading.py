@@ -104,14 +104,16 @@ def main(argv=None):
             default_collate_error = ""
         except RuntimeError as error:  # 默认的 collate 无法堆叠大小不同的张量
             default_collate_error = str(error).splitlines()[0]
-        padded_loader = DataLoader(raw, batch_size=BATCH_SIZE, shuffle=True, generator=generator, collate_fn=pad_collate)
+        padded_loader = DataLoader(
+            raw, batch_size=BATCH_SIZE, shuffle=True, generator=generator, collate_fn=pad_collate
+        )
         padded, padded_labels, sizes = next(iter(padded_loader))
         # --8<-- [end:variable]
         raw_sizes = sorted({tuple(raw[i][0].shape[1:]) for i in range(len(raw))})
 
     fig, axes = plt.subplots(1, BATCH_SIZE, figsize=(9, 2.8))
     for ax, picture, target, (height, width) in zip(axes, padded, padded_labels, sizes.tolist(), strict=True):
-        ax.imshow(picture[0], cmap="gray", vmin=0, vmax=1)
+        ax.imshow(picture[0].numpy(), cmap="gray", vmin=0, vmax=1)
         ax.add_patch(plt.Rectangle((-0.5, -0.5), width, height, fill=False, ec="tab:orange", lw=1.5))
         ax.set_title(f"{dataset.classes[target]}（{height}×{width}）", fontsize=10)
         ax.set_axis_off()

@@ -70,13 +70,13 @@ def main(argv=None):
         first = F.relu(model.conv1(x))  # (1, 20, 24, 24)
 
     fig, axes = plt.subplots(3, 8, figsize=(10, 4.2))
-    axes[0, 0].imshow(x[0, 0].cpu(), cmap="gray")
+    axes[0, 0].imshow(x[0, 0].cpu().numpy(), cmap="gray")
     axes[0, 0].set_title("输入", fontsize=9)
     for k, ax in enumerate(axes.flat[1:9]):
-        ax.imshow(model.conv1.weight[k, 0].detach().cpu(), cmap="RdBu")
+        ax.imshow(model.conv1.weight[k, 0].detach().cpu().numpy(), cmap="RdBu")
         ax.set_title(f"卷积核 {k}", fontsize=9)
     for k, ax in enumerate(axes.flat[9:]):
-        ax.imshow(first[0, k].cpu(), cmap="viridis")
+        ax.imshow(first[0, k].cpu().numpy(), cmap="viridis")
         ax.set_title(f"特征图 {k}", fontsize=9)
     for ax in axes.flat:
         ax.set_axis_off()

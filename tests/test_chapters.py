@@ -119,7 +119,57 @@ def check_sigmoid_drawbacks(results, out):
     assert results["distance_tanh"] < results["distance_sigmoid"]
 
 
+def check_convolution(results, out):
+    assert results["combinations"] > 300 and results["mismatches"] == 0
+    for row in results["formula_samples"]:
+        assert row["公式"] == row["nn.Conv2d"]
+    for row in results["same_padding"]:
+        assert (row["输出边长"] == 28) == (row["kernel_size"] % 2 == 1)  # odd kernels keep the size
+    shapes = [row["输出形状"] for row in results["conv_shapes"]]
+    assert shapes == ["(8, 16, 98)", "(8, 16, 30, 30)", "(8, 16, 8, 30, 30)"]
+    assert results["edges"] == [0.0, 1.0, 0.0, 0.0, 0.0, -1.0, 0.0]
+    assert results["cnn_parameters"] == 28938  # MorvanZhou's CNN
+    assert results["cnn_shapes"][-1]["输出形状"] == "(1, 10)"
+
+
+def check_rnn(results, out):
+    assert results["parameters"] == 32 * 1 + 32 * 32 + 2 * 32 + 32 + 1
+    assert results["last_loss"] < results["first_loss"] / 5
+    assert results["last_loss"] < 0.05
+
+
+def check_vanishing_gradients(results, out):
+    assert results["sigmoid_ratio"] > 1e3  # the deep sigmoid net's first layers get almost nothing
+    assert 0.2 < results["relu_ratio"] < 10
+    assert 0.2 < results["bn_ratio"] < 5
+    assert results["explode_vs_he"] > 10
+    assert results["plain_nonfinite_step"] is not None and results["plain_nonfinite_step"] <= 10
+    assert results["clipped_nonfinite_step"] is None
+    assert results["clipped_final_loss"] < results["initial_loss"] / 10
+    assert results["bn_grad_ratio"] == pytest.approx(results["bn_scale"], rel=1e-3)
+    assert results["bn_output_change"] < 1e-3
+
+
+def check_lstm(results, out):
+    assert results["lstm_longest"] > 0.9  # the LSTM remembers the first symbol
+    assert results["rnn_longest"] < 0.5  # the RNN is near chance (0.25)
+    assert results["lstm_accuracy"][0] > 0.9 and results["rnn_accuracy"][0] > 0.9  # short: both learn
+
+
+def check_degradation(results, out):
+    assert results["plain_loss"] > 1.5 * results["shallow_loss"]  # deeper plain net trains worse
+    assert results["residual_loss"] < results["plain_loss"] / 2  # same depth with shortcuts trains well
+    assert results["plain_gradient_min"] > 1e-2  # ... and not because gradients vanished
+    assert results["wide_loss_mean"] < results["narrow_loss_mean"]
+    assert results["wide_loss_range"] < results["narrow_loss_range"]
+
+
 CHECKS = {
+    "convolution": check_convolution,
+    "degradation": check_degradation,
+    "lstm": check_lstm,
+    "rnn": check_rnn,
+    "vanishing_gradients": check_vanishing_gradients,
     "activation": check_activation,
     "autograd": check_autograd,
     "data_loading": check_data_loading,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -260,3 +261,53 @@ def test_results_are_loaded_from_the_entry(project):
     info = json.loads((outcome.entry / "run.json").read_text())
     assert info["wall_time_s"] > 0 and info["peak_rss_bytes"] > 0
     assert os.path.basename(outcome.entry) == info["key"]
+
+
+def test_chapters_run_side_by_side_with_the_same_results(project):
+    serial = [o.results for o in make_executor(project).run_all(discover(project / "code"))]
+    executed(project)
+    shutil.rmtree(project / "cache")
+    parallel = make_executor(project, jobs=2).run_all(discover(project / "code"))
+    assert [o.chapter.name for o in parallel] == ["alpha", "beta", "gamma"]
+    assert [o.results for o in parallel] == serial
+    assert executed(project) == ["alpha", "beta", "gamma"]
+
+
+def test_a_failure_side_by_side_names_its_chapter_and_keeps_the_others(project):
+    write_chapter(project / "code", "beta", body="raise ValueError('bad beta')")
+    with pytest.raises(ChapterFailed) as failure:
+        make_executor(project, jobs=2).run_all(discover(project / "code"))
+    assert failure.value.chapter == "beta" and "bad beta" in failure.value.tail
+    assert executed(project) == ["alpha", "beta", "gamma"]
+    write_chapter(project / "code", "beta", data_files=["set/raw.bin"])  # fixed
+    hits = run_all(make_executor(project))  # alpha and gamma were cached; beta was not
+    assert hits == {"alpha": True, "beta": False, "gamma": True}
+    assert leftovers(project) == []
+
+
+RUN_ALL = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from bookbuild.chapters import discover
+from bookbuild.runner import Executor
+root = Path({project!r})
+executor = Executor(root=root, cache_dir=root / "cache", data_root=root / "data", mode="quick",
+                    device_kind="cpu", jobs=2)
+executor.run_all(discover(root / "code"))
+"""
+
+
+def test_interrupting_side_by_side_runs_stops_every_chapter(project):
+    for name in ("alpha", "beta"):
+        write_chapter(project / "code", name, body="time.sleep(60)")
+    build = subprocess.Popen([sys.executable, "-c", RUN_ALL.format(root=str(ROOT), project=str(project))])
+    assert wait_for(lambda: len(list((project / "cache").rglob(".tmp-*/partial.txt"))) == 2)
+    build.send_signal(signal.SIGINT)
+    build.wait(timeout=30)
+    assert build.returncode != 0
+    assert wait_for(
+        lambda: subprocess.run(["pgrep", "-f", "sleep\\(60\\)|alpha.py|beta.py"], capture_output=True).returncode != 0
+    )
+    assert [p for p in (project / "cache").glob("*/*") if not p.name.startswith(".")] == []
+    assert leftovers(project) == []
