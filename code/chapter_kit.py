@@ -28,6 +28,15 @@ from pathlib import Path
 
 RESULTS_FILE = "results.json"
 DEFAULT_SEED = 0
+# 数据根目录：--data 参数 > 环境变量 PTNOTES_DATA > 项目里被 git 忽略的 data/
+DATA_ENV = "PTNOTES_DATA"
+DEFAULT_DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 FIGURE_DPI = 120
 CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"  # 由 PyPI 包 mplfonts 携带，SIL OFL 许可
 CJK_FONT_NAME = "Noto Sans CJK SC"
@@ -73,6 +82,20 @@ def chapter_parser(script: str, doc: str | None) -> ChapterArgumentParser:
     )
     parser.set_defaults(chapter=name)
     return parser
+
+
+def add_data_argument(parser: argparse.ArgumentParser) -> None:
+    """读数据集的章节加上 --data 参数。"""
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help=f"数据根目录（默认取环境变量 {DATA_ENV}，再不然是项目的 data/）",
+    )
+
+
+def data_root(args: argparse.Namespace) -> Path:
+    return args.data or Path(os.environ.get(DATA_ENV) or DEFAULT_DATA_ROOT)
 
 
 @dataclass
@@ -246,6 +269,77 @@ def start(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> Run
     mode = "快速模式" if args.quick else "完整模式"
     print(f"{args.chapter}: {mode}，设备 {device}，种子 {args.seed}，输出到 {out}", file=sys.stderr)
     return Run(chapter=args.chapter, device=device, quick=args.quick, seed=args.seed, out=out, args=args)
+
+
+class DataError(SystemExit):
+    """数据缺失或损坏。它是 SystemExit：脚本退出码为 1，只打印这段话，不打印 traceback。"""
+
+
+def _idx_size(path: Path) -> int | None:
+    """按 IDX 文件头算出完整文件应有的字节数（uint8 数据）；读不了头就返回 None。"""
+    with path.open("rb") as handle:
+        header = handle.read(4)
+        if len(header) < 4:
+            return None
+        dims = header[3]
+        shape = handle.read(4 * dims)
+    if len(shape) < 4 * dims:
+        return None
+    count = 1
+    for i in range(dims):
+        count *= int.from_bytes(shape[4 * i : 4 * i + 4], "big")
+    return 4 + 4 * dims + count
+
+
+def _remove_partial_extractions(raw: Path) -> None:
+    """上次解压到一半被打断留下的文件：它们由 .gz 重新生成，删掉不丢任何东西。"""
+    for name in MNIST_FILES:
+        extracted = raw / name.removesuffix(".gz")
+        if extracted.is_file() and _idx_size(extracted) != extracted.stat().st_size:
+            extracted.unlink()
+
+
+def _describe_mnist_files(raw: Path) -> str:
+    from torchvision.datasets import MNIST
+    from torchvision.datasets.utils import check_integrity
+
+    lines = []
+    for name, md5 in MNIST.resources:
+        path = raw / name
+        if not path.is_file():
+            state = "缺失"
+        elif not check_integrity(str(path), md5):
+            state = "校验和不符：文件损坏或不完整，请换一份"
+        else:
+            state = "完好"
+        lines.append(f"  {name}（{state}）")
+    return "\n".join(lines)
+
+
+# --8<-- [start:load_mnist]
+def load_mnist(root: Path):
+    """用笔记的逻辑取得 MNIST：数据不在就下载。返回 (训练图像, 训练标签, 测试图像, 测试标签)。
+
+    图像是 uint8 张量 (N, 28, 28)，标签是 int64 张量 (N,)。四个原始 .gz 文件已经在
+    <root>/MNIST/raw/ 时，torchvision 核对它们的 MD5 后解压，不联网。
+    """
+    from torchvision.datasets import MNIST
+
+    raw = root / "MNIST" / "raw"
+    if raw.is_dir():
+        _remove_partial_extractions(raw)
+    try:
+        train = MNIST(str(root), train=True, download=True)
+        test = MNIST(str(root), train=False, download=True)
+    except (RuntimeError, OSError) as error:
+        reason = str(error).strip().splitlines()[-1][:200]
+        raise DataError(
+            f"找不到可用的 MNIST 数据，下载也失败了（{reason}）。\n"
+            f"请把下面四个文件放到 {raw}/ 后重新运行：\n{_describe_mnist_files(raw)}\n"
+            f"也可以用 --data 或环境变量 {DATA_ENV} 指向已有这些文件的数据根目录。"
+        ) from None
+    return train.data, train.targets, test.data, test.targets
+# --8<-- [end:load_mnist]
 
 
 def progress(iterable, **kwargs):

@@ -35,10 +35,20 @@ def mkdocs_build(config: Path, site_dir: Path, **env) -> subprocess.CompletedPro
 
 
 @pytest.fixture(scope="session")
-def built_site(tmp_path_factory):
-    """The real site, built once in quick mode on the CPU with a cache of its own."""
-    base = tmp_path_factory.mktemp("site")
-    cache, site = base / "cache", base / "site"
-    first = mkdocs_build(ROOT / "mkdocs.yml", site, PTNOTES_CACHE=str(cache))
+def build_env(tmp_path_factory) -> dict[str, str]:
+    """What every test build shares: its own chapter cache, and a tiny MNIST in MNIST's format
+    (with extracted copies, which torchvision takes as they are) instead of the real data."""
+    import tiny_mnist
+
+    base = tmp_path_factory.mktemp("build")
+    tiny_mnist.write(base / "data", extracted=True)
+    return {"PTNOTES_CACHE": str(base / "cache"), "PTNOTES_DATA": str(base / "data")}
+
+
+@pytest.fixture(scope="session")
+def built_site(build_env, tmp_path_factory):
+    """The real site, built once in quick mode on the CPU."""
+    site = tmp_path_factory.mktemp("site") / "site"
+    first = mkdocs_build(ROOT / "mkdocs.yml", site, **build_env)
     assert first.returncode == 0, first.stdout + first.stderr
-    return {"cache": cache, "site": site, "log": first.stdout + first.stderr}
+    return {"cache": Path(build_env["PTNOTES_CACHE"]), "site": site, "log": first.stdout + first.stderr}

@@ -62,7 +62,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def site_url(built_site, tmp_path_factory):
+def site_url(built_site, build_env, tmp_path_factory):
     """Rebuilds the site (chapters come from the cache) with site_url set to the test server,
     as instant navigation needs, and serves it on localhost."""
     with socket.socket() as probe:
@@ -70,7 +70,7 @@ def site_url(built_site, tmp_path_factory):
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}/"
     site = tmp_path_factory.mktemp("browser") / "site"
-    build = mkdocs_build(ROOT / "mkdocs.yml", site, PTNOTES_CACHE=str(built_site["cache"]), SITE_URL=url)
+    build = mkdocs_build(ROOT / "mkdocs.yml", site, SITE_URL=url, **build_env)
     assert build.returncode == 0, build.stderr
     handler = functools.partial(QuietHandler, directory=str(site))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)

@@ -14,7 +14,10 @@ from PIL import Image
 from bookbuild.chapters import discover
 from conftest import CODE
 
-CHAPTERS = [chapter.name for chapter in discover(CODE)]
+ALL_CHAPTERS = [chapter.name for chapter in discover(CODE)]
+# Chapters that read a data set are run on a tiny one in test_mnist.py, never on the real data.
+DATA_CHAPTERS = sorted(chapter.name for chapter in discover(CODE) if chapter.data_files)
+CHAPTERS = [name for name in ALL_CHAPTERS if name not in DATA_CHAPTERS]
 
 
 def load_chapter(name):
@@ -183,6 +186,7 @@ CHECKS = {
 
 def test_every_chapter_has_result_checks():
     assert sorted(CHECKS) == sorted(CHAPTERS), "a new chapter needs assertions on its results here"
+    assert DATA_CHAPTERS == ["mnist_cnn", "mnist_rnn"], "a chapter with data needs a tiny-data test"
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
@@ -198,7 +202,7 @@ def test_chapter_quick_run(name, quick_run):
     CHECKS[name](document["results"], out)
 
 
-@pytest.mark.parametrize("name", CHAPTERS)
+@pytest.mark.parametrize("name", ALL_CHAPTERS)
 def test_importing_a_chapter_does_nothing(name, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     module = load_chapter(name)
@@ -208,7 +212,7 @@ def test_importing_a_chapter_does_nothing(name, tmp_path, monkeypatch, capsys):
 
 
 def test_chapter_has_the_common_shape():
-    for name in CHAPTERS:
+    for name in ALL_CHAPTERS:
         source = (CODE / f"{name}.py").read_text("utf-8")
         assert source.startswith('"""'), f"{name}: starts with a docstring saying what it does"
         assert "chapter_kit.chapter_parser(__file__, __doc__)" in source, name

@@ -163,10 +163,10 @@ def test_search_index_segments_chinese(built_site):
     assert {"激活", "函数", "梯度"} <= words
 
 
-def test_a_second_build_runs_no_chapter(built_site, tmp_path):
+def test_a_second_build_runs_no_chapter(built_site, build_env, tmp_path):
     cache = built_site["cache"]
     before = sorted(p.relative_to(cache) for p in cache.rglob("*"))
-    second = mkdocs_build(ROOT / "mkdocs.yml", tmp_path / "site", PTNOTES_CACHE=str(cache))
+    second = mkdocs_build(ROOT / "mkdocs.yml", tmp_path / "site", **build_env)
     assert second.returncode == 0, second.stderr
     for chapter in discover(CODE):
         assert f"章节 {chapter.name}：命中缓存" in second.stderr
@@ -183,14 +183,14 @@ def project_copy(tmp_path):
     return tmp_path
 
 
-def test_a_failing_chapter_fails_the_build_and_keeps_the_old_outputs(built_site, project_copy, tmp_path):
+def test_a_failing_chapter_fails_the_build_and_keeps_the_old_outputs(built_site, build_env, project_copy, tmp_path):
     cache = tmp_path / "cache"
     shutil.copytree(built_site["cache"], cache)  # same sources, so the copy's chapters are cache hits
     entries = sorted(p.relative_to(cache) for p in cache.rglob("*"))
     script = project_copy / "code" / "regression.py"
     source = script.read_text("utf-8")
     script.write_text(source.replace("    x, y = make_data()\n", "    x, y = make_data()\n    1 / 0\n"))
-    failed = mkdocs_build(project_copy / "mkdocs.yml", tmp_path / "site", PTNOTES_CACHE=str(cache))
+    failed = mkdocs_build(project_copy / "mkdocs.yml", tmp_path / "site", **{**build_env, "PTNOTES_CACHE": str(cache)})
     assert failed.returncode != 0
     output = failed.stdout + failed.stderr
     assert "章节 regression 运行失败" in output
@@ -198,22 +198,22 @@ def test_a_failing_chapter_fails_the_build_and_keeps_the_old_outputs(built_site,
     assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == entries
 
 
-def test_a_page_quoting_an_unrecorded_result_fails_the_build(built_site, project_copy, tmp_path):
+def test_a_page_quoting_an_unrecorded_result_fails_the_build(built_site, build_env, project_copy, tmp_path):
     page = project_copy / "docs" / "chapters" / "regression.md"
     page.write_text(page.read_text("utf-8") + "\n最终准确率 {{ accuracy:.2% }}。\n")
-    failed = mkdocs_build(project_copy / "mkdocs.yml", tmp_path / "site", PTNOTES_CACHE=str(built_site["cache"]))
+    failed = mkdocs_build(project_copy / "mkdocs.yml", tmp_path / "site", **build_env)
     assert failed.returncode != 0
     assert "accuracy" in failed.stdout + failed.stderr
 
 
-def test_a_missing_snippet_section_fails_the_build(built_site, project_copy, tmp_path):
+def test_a_missing_snippet_section_fails_the_build(built_site, build_env, project_copy, tmp_path):
     page = project_copy / "docs" / "chapters" / "regression.md"
     page.write_text(page.read_text("utf-8").replace('"regression.py:net"', '"regression.py:nett"'))
-    failed = mkdocs_build(project_copy / "mkdocs.yml", tmp_path / "site", PTNOTES_CACHE=str(built_site["cache"]))
+    failed = mkdocs_build(project_copy / "mkdocs.yml", tmp_path / "site", **build_env)
     assert failed.returncode != 0
 
 
-def test_serve_reruns_a_changed_chapter_and_does_not_loop(built_site, project_copy, tmp_path):
+def test_serve_reruns_a_changed_chapter_and_does_not_loop(built_site, build_env, project_copy, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -233,7 +233,7 @@ def test_serve_reruns_a_changed_chapter_and_does_not_loop(built_site, project_co
                 f"127.0.0.1:{port}",
             ],
             cwd=project_copy,
-            env=mkdocs_env(PTNOTES_CACHE=str(cache)),
+            env=mkdocs_env(**{**build_env, "PTNOTES_CACHE": str(cache)}),
             stdout=sink,
             stderr=subprocess.STDOUT,
         )

@@ -1,0 +1,273 @@
+"""MNIST 上的卷积神经网络：笔记的网络训练 1 个 epoch，再看一个细心的工程师会怎样改进它。"""
+
+import time
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import chapter_kit
+from convolution import CNN
+
+# 构建时的缓存要知道本章读了哪些数据文件（相对数据根目录）
+DATA_FILES = (
+    "MNIST/raw/train-images-idx3-ubyte.gz",
+    "MNIST/raw/train-labels-idx1-ubyte.gz",
+    "MNIST/raw/t10k-images-idx3-ubyte.gz",
+    "MNIST/raw/t10k-labels-idx1-ubyte.gz",
+)
+
+# 超参数（与笔记相同）
+EPOCH = 1
+BATCH_SIZE = 50
+LR = 0.001
+# 改进后的网络
+IMPROVED_BATCH_SIZE = 32
+IMPROVED_MAX_LR = 5e-3  # OneCycle 学习率调度的峰值
+LABEL_SMOOTHING = 0.1
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # 训练集像素的均值和标准差
+# 快速模式只用一部分数据
+QUICK_TRAIN, QUICK_TEST = 6000, 2000
+GRID = (4, 10)  # 预测结果图：4 行 10 列
+
+
+# --8<-- [start:tensors]
+def to_tensors(images, labels, device, normalize):
+    """把整个数据集一次性变成张量放到设备上：(N, 28, 28) uint8 -> (N, 1, 28, 28) float。
+
+    笔记的写法每取一个样本都要经过 PIL 图像和 ToTensor；MNIST 只有 47 MB，
+    整个放进内存（或显存）后，每一批只是一次下标索引。
+    """
+    x = images.to(device, non_blocking=True).unsqueeze(1).float().div(255)  # ToTensor 同样缩放到 [0, 1]
+    if normalize:
+        x = (x - MNIST_MEAN) / MNIST_STD  # 均值 0、标准差 1
+    return x, labels.to(device, non_blocking=True)
+# --8<-- [end:tensors]
+
+
+# --8<-- [start:train]
+def train_epoch(model, x, y, batch_size, optimizer, generator, scheduler=None, label_smoothing=0.0,
+                max_norm=None, every=None, callback=None):
+    """训练一个 epoch；每个 epoch 重新打乱顺序（CPU 和 GPU 上都一样）。返回每一步的损失。
+
+    max_norm 给定时做梯度裁剪；每 every 步调用一次 callback(步数)，例如在测试集上评估。
+    """
+    model.train()
+    order = torch.randperm(len(x), generator=generator).to(x.device)
+    losses = []
+    for step, start in enumerate(
+        chapter_kit.progress(range(0, len(x) - batch_size + 1, batch_size), desc=type(model).__name__), 1
+    ):
+        index = order[start : start + batch_size]
+        output = model(x[index])  # (50, 10)
+        loss = F.cross_entropy(output, y[index], label_smoothing=label_smoothing)
+        optimizer.zero_grad()
+        loss.backward()
+        if max_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        losses.append(loss.detach())  # 不在每一步调用 .item()：那会让 GPU 等 CPU
+        if callback is not None and step % every == 0:
+            callback(step)
+            model.train()
+    return torch.stack(losses).cpu().tolist()
+
+
+@torch.no_grad()
+def predict(model, x, batch_size):
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
+# --8<-- [end:train]
+
+
+# --8<-- [start:improved]
+class ImprovedCNN(nn.Module):
+    """同样的两层卷积结构，每个卷积后加 BatchNorm（卷积的偏置因此多余，去掉）。"""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Sequential(
+            nn.Conv2d(1, 16, 5, 1, 2, bias=False),  # (N, 16, 28, 28)
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 16, 14, 14)
+        )
+        self.conv2 = nn.Sequential(
+            nn.Conv2d(16, 32, 5, 1, 2, bias=False),  # (N, 32, 14, 14)
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 32, 7, 7)
+        )
+        self.out = nn.Linear(32 * 7 * 7, 10)
+
+    def forward(self, x):
+        return self.out(self.conv2(self.conv1(x)).flatten(1))
+# --8<-- [end:improved]
+
+
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_notes_model(x, y, device, generator):
+    # --8<-- [start:notes]
+    cnn = CNN().to(device)
+    optimizer = torch.optim.Adam(cnn.parameters(), lr=LR)
+    for _ in range(EPOCH):
+        losses = train_epoch(cnn, x, y, BATCH_SIZE, optimizer, generator)
+    # --8<-- [end:notes]
+    return cnn, losses
+
+
+def train_improved_model(x, y, device, generator):
+    # --8<-- [start:improved_training]
+    model = ImprovedCNN().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=IMPROVED_MAX_LR)
+    steps = len(x) // IMPROVED_BATCH_SIZE
+    # OneCycle：学习率先升到峰值再降到接近 0，一个 epoch 内既走得快又收得稳
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=IMPROVED_MAX_LR, total_steps=steps)
+    losses = train_epoch(
+        model, x, y, IMPROVED_BATCH_SIZE, optimizer, generator, scheduler, label_smoothing=LABEL_SMOOTHING
+    )
+    # --8<-- [end:improved_training]
+    return model, losses
+
+
+def timed(train, *args):
+    device = args[2]
+    synchronize(device)
+    started = time.perf_counter()
+    model, losses = train(*args)
+    synchronize(device)
+    return model, losses, time.perf_counter() - started
+
+
+def smooth(values, window=50):
+    values = torch.tensor(values)
+    window = min(window, len(values))
+    return F.avg_pool1d(values[None, None], window, stride=1).flatten()
+
+
+def main(argv=None):
+    parser = chapter_kit.chapter_parser(__file__, __doc__)
+    chapter_kit.add_data_argument(parser)
+    run = chapter_kit.start(parser, argv)
+    device = run.device
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # 输入尺寸固定：让 cuDNN 挑最快的卷积算法
+
+    train_images, train_labels, test_images, test_labels = chapter_kit.load_mnist(chapter_kit.data_root(run.args))
+    if run.quick:
+        train_images, train_labels = train_images[:QUICK_TRAIN], train_labels[:QUICK_TRAIN]
+        test_images, test_labels = test_images[:QUICK_TEST], test_labels[:QUICK_TEST]
+    eval_batch = 10000 if device.type == "cuda" else 1000
+
+    x, y = to_tensors(train_images, train_labels, device, normalize=False)  # 笔记：只用 ToTensor
+    x_test, y_test = to_tensors(test_images, test_labels, device, normalize=False)
+    cnn, notes_losses, notes_time = timed(train_notes_model, x, y, device, torch.Generator().manual_seed(run.seed))
+    notes_pred = predict(cnn, x_test, eval_batch)
+
+    x, y = to_tensors(train_images, train_labels, device, normalize=True)
+    x_norm_test, _ = to_tensors(test_images, test_labels, device, normalize=True)
+    torch.manual_seed(run.seed)
+    model, improved_losses, improved_time = timed(
+        train_improved_model, x, y, device, torch.Generator().manual_seed(run.seed)
+    )
+    improved_pred = predict(model, x_norm_test, eval_batch)
+
+    def accuracy(prediction):
+        return (prediction == y_test).float().mean().item()
+
+    # 图 1：训练曲线
+    fig, ax = plt.subplots(figsize=(7.2, 4))
+    curves = ((notes_losses, "笔记的网络", BATCH_SIZE), (improved_losses, "改进后的网络", IMPROVED_BATCH_SIZE))
+    for losses, label, size in curves:
+        seen = torch.arange(1, len(losses) + 1) * size
+        smoothed = smooth(losses)
+        ax.plot(seen[len(seen) - len(smoothed) :], smoothed, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("已训练的图片数")
+    ax.set_ylabel("训练损失（滑动平均，对数坐标）")
+    ax.legend()
+    ax.set_title("1 个 epoch 的训练曲线")
+    run.save_figure(fig, "training_curve")
+
+    # 图 2：测试集上的预测，错误的标红；先放错的，再补上对的
+    rows, cols = GRID
+    wrong = (notes_pred != y_test).nonzero().flatten().tolist()
+    right = (notes_pred == y_test).nonzero().flatten().tolist()
+    shown = (wrong[: rows * cols // 2] + right)[: rows * cols]
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.95, rows * 1.15))
+    for ax, i in zip(axes.flat, sorted(shown), strict=True):
+        ax.imshow(test_images[i].numpy(), cmap="gray_r")
+        mistaken = notes_pred[i] != y_test[i]
+        title = f"{notes_pred[i].item()}（应为 {y_test[i].item()}）" if mistaken else str(notes_pred[i].item())
+        ax.set_title(title, fontsize=8.5, color="tab:red" if mistaken else "black")
+        if mistaken:
+            for spine in ax.spines.values():
+                spine.set(color="tab:red", linewidth=2)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle("笔记的网络在测试集上的预测（红色：预测错误）")
+    fig.tight_layout()
+    run.save_figure(fig, "predictions")
+
+    # 图 3：第一层的 16 个卷积核；图 4：一个数字经过第一层后的 16 张特征图
+    kernels = cnn.conv1[0].weight.detach().cpu()[:, 0]  # (16, 5, 5)
+    fig, axes = plt.subplots(2, 8, figsize=(8, 2.4))
+    for k, ax in enumerate(axes.flat):
+        ax.imshow(kernels[k].numpy(), cmap="RdBu_r", vmin=-kernels.abs().max(), vmax=kernels.abs().max())
+        ax.set_title(str(k), fontsize=8)
+        ax.set_axis_off()
+    fig.suptitle("笔记的网络第一层学到的 16 个 5×5 卷积核（红正蓝负）")
+    fig.tight_layout()
+    run.save_figure(fig, "kernels")
+
+    digit = right[0]
+    with torch.no_grad():
+        maps = cnn.conv1[1](cnn.conv1[0](x_test[digit : digit + 1]))[0].cpu()  # (16, 28, 28)：卷积 + ReLU
+    fig, axes = plt.subplots(2, 9, figsize=(9, 2.4))
+    axes[0, 0].imshow(test_images[digit].numpy(), cmap="gray_r")
+    axes[0, 0].set_title("输入", fontsize=8)
+    for k, ax in enumerate(list(axes[0, 1:]) + list(axes[1, 1:])):
+        ax.imshow(maps[k].numpy(), cmap="viridis")
+        ax.set_title(str(k), fontsize=8)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    fig.suptitle(f"一个“{y_test[digit].item()}”经过第一层卷积和 ReLU 后的 16 张特征图")
+    fig.tight_layout()
+    run.save_figure(fig, "feature_maps")
+
+    images = len(x)
+    run.record(
+        train_images=images,
+        test_images=len(x_test),
+        notes_accuracy=accuracy(notes_pred),
+        improved_accuracy=accuracy(improved_pred),
+        notes_errors=len(wrong),
+        improved_errors=int((improved_pred != y_test).sum()),
+        notes_parameters=sum(p.numel() for p in cnn.parameters()),
+        improved_parameters=sum(p.numel() for p in model.parameters()),
+        notes_time=notes_time,
+        improved_time=improved_time,
+        notes_images_per_second=images / notes_time,
+        improved_images_per_second=images / improved_time,
+        notes_steps=len(notes_losses),
+        improved_steps=len(improved_losses),
+        notes_final_loss=sum(notes_losses[-50:]) / len(notes_losses[-50:]),
+        error_ratio=len(wrong) / max(1, int((improved_pred != y_test).sum())),
+        time_ratio=improved_time / notes_time,
+        batch_size=BATCH_SIZE,
+        improved_batch_size=IMPROVED_BATCH_SIZE,
+        max_lr=IMPROVED_MAX_LR,
+        label_smoothing=LABEL_SMOOTHING,
+    )
+    run.finish()
+
+
+if __name__ == "__main__":
+    main()
