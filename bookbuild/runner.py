@@ -106,6 +106,10 @@ class Executor:
             mode=self.mode,
         )
 
+    def is_fresh(self, chapter: Chapter) -> bool:
+        """Whether the chapter's outputs for the current key are in the cache."""
+        return (self.cache_dir / chapter.name / self.key(chapter) / RUN_INFO).is_file()
+
     def _remove_dead_temporaries(self, chapter_dir: Path) -> None:
         for tmp in chapter_dir.glob(".tmp-*"):
             try:
@@ -181,7 +185,7 @@ class Executor:
         key = self.key(chapter)
         entry = self.cache_dir / chapter.name / key
         if (entry / RUN_INFO).is_file():
-            return self._load(chapter, entry, cache_hit=True)
+            return self._load(chapter, entry, cache_hit=True)  # same test as is_fresh(), key computed once
 
         chapter_dir = self.cache_dir / chapter.name
         chapter_dir.mkdir(parents=True, exist_ok=True)

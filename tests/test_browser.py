@@ -1,25 +1,32 @@
-"""The built site in a real Chromium, served over HTTP on localhost: pages load with no
-console error and no request to another host, formulas are typeset with their glyphs,
-and images have loaded; also after moving between pages with instant navigation.
+"""The built site in a real Chromium, served over HTTP on localhost: every page loads with
+no console error and no request to another host; every formula is typeset with its glyphs,
+also after instant navigation; every image has loaded and the animations move; Chinese
+search finds the right page; nothing scrolls sideways at phone width; dark mode works and
+keeps figures on a light background. A screenshot of every page is kept for CI.
 
-Playwright drives Debian's chromium (it cannot download its own browser here).
+Playwright drives Debian's chromium (it cannot download its own browser here); on other
+machines PTNOTES_CHROMIUM may name another Chromium-based browser.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import shutil
 import socket
 import threading
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
 from conftest import ROOT, mkdocs_build
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = os.environ.get("PTNOTES_CHROMIUM") or next(
+    filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None
+)
 if CHROMIUM is None:
     reason = "needs Debian's chromium (apt-get install chromium)"
     if os.environ.get("PTNOTES_REQUIRE_BROWSER"):
@@ -28,14 +35,35 @@ if CHROMIUM is None:
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-PAGES = ["", "chapters/activation/", "chapters/regression/", "report/", "contributing/"]
+DOCS = ROOT / "docs"
+# every page of the site, as a path under the site root
+PAGES = sorted(
+    "" if md.name == "index.md" else md.relative_to(DOCS).with_suffix("").as_posix() + "/" for md in DOCS.rglob("*.md")
+)
+SCREENSHOTS = Path(os.environ.get("PTNOTES_SCREENSHOTS", ROOT / "test-artifacts" / "screenshots"))
+PHONE = {"width": 375, "height": 812}
+SEARCHES = {
+    "卷积": "chapters/convolution/",
+    "梯度消失": "chapters/vanishing-gradients/",
+    "反向传播": "chapters/autograd/",
+    "激活函数": "chapters/activation/",
+    "长短期记忆": "chapters/lstm/",
+    "残差": "chapters/degradation/",
+}
+SEEN = {"pages": 0, "formulas": 0, "images": 0, "animations": 0}
 
-# Resolves once MathJax has typeset the page, every font it asked for and every image has loaded.
+# Resolves once MathJax has typeset the page, its fonts have loaded, and every image has
+# finished loading (or failed: the check that follows tells which). Polls, because after an
+# instant navigation the new images may not have started loading yet.
 SETTLED = """async () => {
   await MathJax.startup.promise;
   await document.fonts.ready;
-  await Promise.all([...document.images].map(i => i.complete ? null :
-    new Promise(done => { i.addEventListener('load', done); i.addEventListener('error', done); })));
+  const deadline = Date.now() + 20000;
+  const done = i => i.complete && (i.naturalWidth > 0 || i.dataset.failed);
+  document.querySelectorAll('img').forEach(i => i.addEventListener('error', () => { i.dataset.failed = 1; }));
+  while (![...document.images].every(done) && Date.now() < deadline) {
+    await new Promise(r => setTimeout(r, 50));
+  }
 }"""
 
 # Every glyph MathJax placed must have its CSS rule (else it is drawn as nothing)
@@ -123,19 +151,90 @@ def check_page(page) -> dict:
     return state
 
 
+@pytest.fixture(scope="module", autouse=True)
+def summary():
+    """What the browser tests covered, for the CI log and the closing note."""
+    yield
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS.parent / "browser-summary.json").write_text(json.dumps(SEEN, indent=2))
+    print(f"\nbrowser tests covered: {SEEN}")
+
+
 @pytest.mark.parametrize("path", PAGES)
 def test_page_loads_cleanly_with_typeset_math(page, site_url, path):
     page.goto(site_url + path)
     state = check_page(page)
     if path.startswith("chapters/"):
-        assert state["formulas"] >= 3 and state["images"]
+        assert state["images"], f"{path} shows no figure"
+    SEEN["pages"] += 1
+    SEEN["formulas"] += state["formulas"]
+    SEEN["images"] += len(state["images"])
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{path.strip('/').replace('/', '-') or 'index'}.png"), full_page=True)
     assert page.problems == []
+
+
+def test_animations_move(page, site_url):
+    page.goto(site_url + "chapters/regression/")
+    check_page(page)
+    animations = page.locator("img[src$='.gif']")
+    assert animations.count() >= 1
+    for i in range(animations.count()):
+        gif = animations.nth(i)
+        gif.scroll_into_view_if_needed()
+        first = gif.screenshot()
+        page.wait_for_timeout(700)  # frames change every 100 ms
+        assert gif.screenshot() != first, "the animation does not move"
+        SEEN["animations"] += 1
+
+
+@pytest.mark.parametrize("query", SEARCHES)
+def test_chinese_search_finds_the_page(page, site_url, query):
+    page.goto(site_url)
+    box = page.locator("input.md-search__input")
+    box.click()  # at desktop width the search box sits in the header
+    box.fill(query)
+    box.press("End")  # Material searches on key-up
+    results = page.locator(".md-search-result__item > a")
+    results.first.wait_for(timeout=15000)
+    hrefs = [results.nth(i).get_attribute("href") for i in range(min(results.count(), 5))]
+    assert any(SEARCHES[query] in href for href in hrefs), hrefs
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_nothing_scrolls_sideways_on_a_phone(browser, site_url, path):
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(site_url + path)
+    page.wait_for_load_state("load")
+    page.evaluate(SETTLED)
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    if path == "chapters/regression/":
+        page.screenshot(path=str(SCREENSHOTS / "phone-regression.png"), full_page=False)
+    context.close()
+    assert overflow <= 0, f"{path} is {overflow}px wider than the phone"
+
+
+def test_dark_mode_toggle_keeps_figures_legible(page, site_url):
+    page.goto(site_url + "chapters/regression/")
+    check_page(page)
+    scheme = "document.body.getAttribute('data-md-color-scheme')"
+    assert page.evaluate(scheme) == "default"
+    page.locator("form[data-md-component='palette'] label:visible").first.click()
+    page.wait_for_function(f"{scheme} === 'slate'")
+    backgrounds = page.evaluate(
+        "[...document.querySelectorAll('.md-typeset img')].map(i => getComputedStyle(i).backgroundColor)"
+    )
+    assert backgrounds and set(backgrounds) == {"rgb(255, 255, 255)"}, backgrounds
+    page.screenshot(path=str(SCREENSHOTS / "dark-regression.png"), full_page=False)
+    page.reload()  # the choice is remembered
+    assert page.evaluate(scheme) == "slate"
 
 
 def test_math_is_typeset_again_after_instant_navigation(page, site_url):
     page.goto(site_url)
     check_page(page)
-    for title in ("激活函数", "回归网络：拟合 y = x²"):
+    for title in ("激活函数", "回归网络：拟合 y = x²", "LSTM"):
         page.locator(".md-nav__link", has_text=title).first.click()
         page.wait_for_function("document.querySelectorAll('.arithmatex').length > 0")
         state = check_page(page)

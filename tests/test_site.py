@@ -260,3 +260,50 @@ def test_serve_reruns_a_changed_chapter_and_does_not_loop(built_site, build_env,
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_shards_run_on_separate_machines_merge_into_one_site(build_env, tmp_path):
+    """A CI matrix: each shard runs its share into its own cache; the caches are copied into
+    one folder; the final build finds every chapter there and runs none."""
+    shares = []
+    for index in (1, 2):
+        cache = tmp_path / f"cache-{index}"
+        result = subprocess.run(
+            [sys.executable, "-m", "bookbuild", "run", "--shard", f"{index}/2"],
+            cwd=ROOT,
+            env=mkdocs_env(**{**build_env, "PTNOTES_CACHE": str(cache)}),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert result.returncode == 0, result.stderr
+        shares.append({line.split()[0] for line in result.stdout.splitlines()})
+    chapters = {c.name for c in discover(CODE)}
+    assert shares[0] | shares[1] == chapters and not shares[0] & shares[1]
+
+    merged = tmp_path / "merged"
+    for index in (1, 2):
+        shutil.copytree(tmp_path / f"cache-{index}", merged, dirs_exist_ok=True)
+    build = mkdocs_build(ROOT / "mkdocs.yml", tmp_path / "site", **{**build_env, "PTNOTES_CACHE": str(merged)})
+    assert build.returncode == 0, build.stderr
+    assert "已运行" not in build.stderr
+    assert all(f"章节 {name}：命中缓存" in build.stderr for name in chapters)
+    assert (tmp_path / "site" / "generated" / "mnist_cnn" / "predictions.png").is_file()
+
+
+def test_status_and_bad_shards(build_env):
+    env = mkdocs_env(**build_env)
+    status = subprocess.run(
+        [sys.executable, "-m", "bookbuild", "status"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert status.returncode == 0 and "regression" in status.stdout
+    for bad in ("0/2", "3/2", "half"):
+        result = subprocess.run(
+            [sys.executable, "-m", "bookbuild", "run", "--shard", bad],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
