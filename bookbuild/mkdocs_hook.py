@@ -12,22 +12,34 @@ Settings, from the environment:
     PTNOTES_DATA     data root handed to the chapters (default data/)
     PTNOTES_TIMEOUT  seconds one chapter may run (default 1800)
     PTNOTES_JOBS     chapters run side by side (default 2, or 1 on a one-core machine)
+    PTNOTES_COLAB_REPO  owner/name of the GitHub repository whose `notebooks` branch holds the
+                     generated notebooks; when set, chapter pages link to them in Colab
+
+Each chapter also gets a notebook, notebooks/<chapter>.ipynb, generated from its script
+with the run's outputs attached (``bookbuild.notebooks``); mkdocs-jupyter renders it as a
+page without executing anything, so no chapter ever runs twice.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 from pathlib import Path
+from urllib.parse import urljoin
 
+import nbformat
 from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
+from mkdocs.utils.meta import get_data
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # MkDocs loads a hook by its path, not as part of a package
     sys.path.insert(0, str(ROOT))
 
-from bookbuild import pages, settings  # noqa: E402
+from bookbuild import notebooks, pages, settings  # noqa: E402
 from bookbuild.chapters import ChapterError, discover  # noqa: E402
 from bookbuild.runner import ChapterFailed  # noqa: E402
 
@@ -36,6 +48,14 @@ log = logging.getLogger("mkdocs.hooks.bookbuild")
 MATHJAX_PARTS = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions")
 
 _outcomes: dict = {}
+# What nbconvert puts into a notebook page for MathJax 2: an empty script tag and a
+# configuration block. The site's own MathJax 3 typesets notebook pages instead.
+NBCONVERT_MATHJAX = re.compile(
+    r'<script src="">\s*</script>'
+    r"|<!-- MathJax configuration -->.*?<!-- End of mathjax configuration -->"
+    r'|<script type="text/x-mathjax-config">.*?</script>',
+    re.DOTALL,
+)
 
 
 def _mathjax_files(config) -> list[File]:
@@ -51,6 +71,41 @@ def _mathjax_files(config) -> list[File]:
     return found
 
 
+def _chapter_pages(config) -> dict[str, str]:
+    """chapter name -> the page (path under docs/) whose front matter names it."""
+    found = {}
+    for path in Path(config.docs_dir).rglob("*.md"):
+        _, meta = get_data(path.read_text("utf-8"))
+        if "chapter" in meta:
+            found[meta["chapter"]] = path.relative_to(config.docs_dir).as_posix()
+    return found
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.is_file() or path.read_text("utf-8") != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, "utf-8")
+
+
+def _notebook_files(config, source_dir: Path) -> list[File]:
+    """The chapters' notebooks, written under ``source_dir/notebooks/``.
+
+    They are ordinary files of a source folder of their own (not ``File.generated``):
+    mkdocs-jupyter finds a notebook through its ``src_dir``.
+    """
+    page_of = _chapter_pages(config)
+    found = []
+    for name, outcome in _outcomes.items():
+        title = (outcome.chapter.script.read_text("utf-8").split('"""')[1].split("：")[0]).strip()
+        page = page_of.get(name)
+        url = urljoin(config.site_url or "", page.removesuffix(".md") + "/") if page else None
+        notebook = notebooks.chapter_notebook(outcome, title, url)
+        _write_if_changed(source_dir / "notebooks" / f"{name}.ipynb", nbformat.writes(notebook))
+        found.append(File(f"notebooks/{name}.ipynb", str(source_dir), config.site_dir, config.use_directory_urls))
+    return found
+
+
+@event_priority(50)  # before mkdocs-jupyter's on_files, which turns the notebooks into pages
 def on_files(files, config):
     try:
         executor = settings.executor_from_environment(ROOT)
@@ -69,7 +124,7 @@ def on_files(files, config):
         for path in outcome.output_files():
             uri = f"generated/{chapter.name}/{path.relative_to(outcome.entry).as_posix()}"
             files.append(File.generated(config, uri, abs_src_path=str(path)))
-    for file in _mathjax_files(config):
+    for file in _mathjax_files(config) + _notebook_files(config, executor.cache_dir.parent / "notebook-source"):
         files.append(file)
     return files
 
@@ -82,8 +137,15 @@ def on_page_markdown(markdown, page, config, files):
             raise PluginError(f"{page.file.src_uri}: front matter 里的章节 {name!r} 在 code/ 中不存在")
         outcome = _outcomes[name]
         namespace.update(outcome.results["results"])
-        markdown = pages.insert_after_title(markdown, pages.provenance(outcome, f"code/{name}.py"))
+        box = pages.provenance(outcome, f"code/{name}.py", page.file.src_uri, os.environ.get("PTNOTES_COLAB_REPO"))
+        markdown = pages.insert_after_title(markdown, box)
     try:
         return pages.substitute(markdown, namespace)
     except pages.PageError as exc:
         raise PluginError(f"{page.file.src_uri}: {exc}") from None
+
+
+def on_post_page(output, page, config):
+    if page.file.src_uri.startswith("notebooks/"):
+        return NBCONVERT_MATHJAX.sub("", output)
+    return output

@@ -86,16 +86,26 @@ def device_label(meta: Mapping) -> str:
     return meta["device_name"] if meta["device"] == "cpu" else f"GPU：{meta['device_name']}"
 
 
-def provenance(outcome: Outcome, script_path: str) -> str:
-    """The box at the top of a chapter page: where its figures and numbers came from."""
+def provenance(outcome: Outcome, script_path: str, page_uri: str, colab_repo: str | None = None) -> str:
+    """The box at the top of a chapter page: where its figures and numbers came from, and its notebook."""
     meta = outcome.results["meta"]
+    name = outcome.chapter.name
+    up = "../" * page_uri.count("/")  # from the page's folder to docs/
+    # with directory URLs the page is one folder deeper in the site than in docs/
+    download = f"{up}../notebooks/{name}/{name}.ipynb"
+    links = f'[笔记本版本]({up}notebooks/{name}.ipynb) · <a href="{download}" download>下载 .ipynb</a>'
+    if colab_repo:
+        links += (
+            f" · [在 Colab 中打开](https://colab.research.google.com/github/{colab_repo}/blob/notebooks/{name}.ipynb)"
+        )
     return (
         '!!! info "本页结果的来源"\n\n'
         f"    本页的图和数字由构建运行 `{script_path}` 得到："
         f"{device_label(meta)}，PyTorch {meta['torch']}，"
         f"{MODE_NAMES[meta['mode']]}，随机种子 {meta['seed']}，"
         f"运行用时 {outcome.run_info['wall_time_s']:.1f} s（{outcome.run_info['finished'][:10]}）。"
-        "完整的运行记录见[运行报告](../report.md)。\n"
+        f"完整的运行记录见[运行报告]({up}report.md)。\n\n"
+        f"    {links}\n"
     )
 
 

@@ -1,4 +1,6 @@
-"""激活函数：画出笔记里的四种激活函数（sigmoid、ReLU、tanh、softplus）及其导数。
+r"""激活函数：画出笔记里的四种激活函数（sigmoid、ReLU、tanh、softplus）及其导数。
+
+$\sigma(x)=\frac{1}{1+e^{-x}}$，$\mathrm{ReLU}(x)=\max(0,x)$，$\mathrm{softplus}(x)=\ln(1+e^x)$。
 
 导数不是手推公式画的，而是用自动求导（autograd）对同一组点求出来的。
 """

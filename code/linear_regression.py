@@ -1,4 +1,7 @@
-"""线性模型：笔记的 15 个点、nn.Linear 和梯度下降，与最小二乘的闭式解对照。"""
+r"""线性模型：笔记的 15 个点、nn.Linear 和梯度下降，与最小二乘的闭式解对照。
+
+模型 $f(x)=w^\top x+b$；把偏置并进权重后，闭式解是 $\hat w^*=(X^\top X)^{-1}X^\top y$。
+"""
 
 import matplotlib.pyplot as plt
 import torch

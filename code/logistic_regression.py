@@ -1,4 +1,7 @@
-"""Logistic 回归：笔记的 Sigmoid + BCELoss 与数值更稳定的 logits + BCEWithLogitsLoss 并排训练，画出决策边界。"""
+r"""Logistic 回归：笔记的 Sigmoid + BCELoss 与数值更稳定的 logits + BCEWithLogitsLoss 并排训练，画出决策边界。
+
+$P(Y=1\mid x)=\sigma(w\cdot x+b)=\frac{1}{1+e^{-(w\cdot x+b)}}$，决策边界是 $w\cdot x+b=0$。
+"""
 
 import copy
 

@@ -1,4 +1,7 @@
-"""LSTM：画出带三个门的 LSTM 单元，并在“记住很久以前看到的符号”任务上比较 RNN 与 LSTM。"""
+r"""LSTM：画出带三个门的 LSTM 单元，并在“记住很久以前看到的符号”任务上比较 RNN 与 LSTM。
+
+细胞状态的加法更新 $c^{(t)}=f^{(t)}\odot c^{(t-1)}+i^{(t)}\odot g^{(t)}$ 让梯度能沿时间传回很远。
+"""
 
 import matplotlib.pyplot as plt
 import torch

@@ -1,4 +1,7 @@
-"""循环神经网络：画出 RNN 的展开图，再训练一个用 sin 预测 cos 的 RNN（截断的时间反向传播）。"""
+r"""循环神经网络：画出 RNN 的展开图，再训练一个用 sin 预测 cos 的 RNN（截断的时间反向传播）。
+
+$h^{(t)}=\tanh\left(Ux^{(t)}+Wh^{(t-1)}+b\right)$，$o^{(t)}=Vh^{(t)}+c$。
+"""
 
 import math
 

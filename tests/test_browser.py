@@ -50,7 +50,7 @@ SEARCHES = {
     "长短期记忆": "chapters/lstm/",
     "残差": "chapters/degradation/",
 }
-SEEN = {"pages": 0, "formulas": 0, "images": 0, "animations": 0}
+SEEN = {"pages": 0, "formulas": 0, "images": 0, "animations": 0}  # formulas include notebook cells
 
 # Resolves once MathJax has typeset the page, its fonts have loaded, and every image has
 # finished loading (or failed: the check that follows tells which). Polls, because after an
@@ -75,6 +75,7 @@ MATH_STATE = """() => {
   return {
     formulas: document.querySelectorAll('.arithmatex').length,
     typeset: document.querySelectorAll('.arithmatex mjx-container').length,
+    notebookMath: document.querySelectorAll('.jp-RenderedMarkdown mjx-container').length,
     errors: document.querySelectorAll('mjx-merror').length,
     missingGlyphs: [...glyphs].filter(g => !css.includes('.' + g + '.') && !css.includes('.' + g + '::')),
     unloadedFonts: [...document.fonts]
@@ -164,10 +165,12 @@ def summary():
 def test_page_loads_cleanly_with_typeset_math(page, site_url, path):
     page.goto(site_url + path)
     state = check_page(page)
-    if path.startswith("chapters/"):
+    if path.startswith(("chapters/", "notebooks/")):
         assert state["images"], f"{path} shows no figure"
+    if path in ("notebooks/regression/", "notebooks/lstm/"):
+        assert state["notebookMath"] >= 1, "the notebook's formulas are typeset"
     SEEN["pages"] += 1
-    SEEN["formulas"] += state["formulas"]
+    SEEN["formulas"] += state["formulas"] + state["notebookMath"]
     SEEN["images"] += len(state["images"])
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{path.strip('/').replace('/', '-') or 'index'}.png"), full_page=True)
@@ -236,7 +239,11 @@ def test_math_is_typeset_again_after_instant_navigation(page, site_url):
     check_page(page)
     for title in ("激活函数", "回归网络：拟合 y = x²", "LSTM"):
         page.locator(".md-nav__link", has_text=title).first.click()
-        page.wait_for_function("document.querySelectorAll('.arithmatex').length > 0")
+        # wait for the new page's own heading: the previous page had formulas too
+        page.wait_for_function(
+            "t => (document.querySelector('.md-content h1') || {}).textContent?.startsWith(t)",
+            arg=title.split("：")[0],
+        )
         state = check_page(page)
         assert state["formulas"] >= 3
     # instant navigation swapped the content without reloading: the page object is the same

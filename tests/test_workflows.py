@@ -52,7 +52,8 @@ def test_least_permissions(path):
     for name, job in workflow["jobs"].items():
         extra = job.get("permissions")
         if extra is not None:
-            assert name == "deploy" and extra == {"pages": "write", "id-token": "write"}
+            allowed = {"deploy": {"pages": "write", "id-token": "write"}, "notebooks": {"contents": "write"}}
+            assert extra == allowed.get(name), f"{path.name}: job {name} asks for {extra}"
 
 
 def test_tests_run_on_every_push_and_pull_request():
@@ -88,6 +89,13 @@ def test_the_matrix_shards_use_the_executors_syntax():
     assert {count for _, count in parsed} == {len(shards)}
     run = " ".join(str(step.get("run", "")) for step in workflow["jobs"]["chapters"]["steps"])
     assert "python -m bookbuild run --shard ${{ matrix.shard }}" in run
+
+
+def test_notebooks_are_published_where_colab_links_point():
+    workflow = load(ROOT / ".github" / "workflows" / "pages.yml")
+    assert workflow["env"]["PTNOTES_COLAB_REPO"] == "${{ github.repository }}"
+    push = workflow["jobs"]["notebooks"]["steps"][-1]["run"]
+    assert "HEAD:notebooks" in push  # the branch the chapter pages' Colab links name
 
 
 def test_pip_mnist_and_chapter_caches_are_kept_between_runs():

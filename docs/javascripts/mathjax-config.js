@@ -1,9 +1,10 @@
 // MathJax 3, served by the site itself (assets/mathjax/), configured for pymdownx.arithmatex.
-// Only elements with one of the listed classes are typeset, so a stray "$" in prose is never math.
+// Only elements with one of the listed classes are typeset: arithmatex's output (\( \) and
+// \[ \]) and notebook cells (which keep $ and $$), so a stray "$" in prose is never math.
 window.MathJax = {
   tex: {
-    inlineMath: [["\\(", "\\)"]],
-    displayMath: [["\\[", "\\]"]],
+    inlineMath: [["\\(", "\\)"], ["$", "$"]],
+    displayMath: [["\\[", "\\]"], ["$$", "$$"]],
     processEscapes: true,
     processEnvironments: true,
   },

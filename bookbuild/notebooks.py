@@ -1,0 +1,84 @@
+"""A chapter's notebook: its script turned into cells by jupytext, made self-contained, with
+the outputs of the run the build already made attached. Nothing here runs the chapter.
+
+The notebook opens with the chapter's docstring, a cell that installs what Colab lacks and
+one ``%%writefile`` cell per local module the script imports, so that it runs anywhere on
+its own; it ends with ``main([])`` carrying that run's printed output and figures.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import re
+
+import jupytext
+import nbformat
+
+from .runner import LOG_NAME, Outcome
+
+MARKER = re.compile(r"^[ \t]*# --8<-- \[(start|end):[\w-]+\]\n", re.MULTILINE)
+MAIN_GUARD = re.compile(r'^if __name__ == "__main__":\n    main\(\)\n?\Z', re.MULTILINE)
+# Colab has torch, torchvision, matplotlib and tqdm; the chapters' CJK font comes from mplfonts.
+INSTALL = "%pip install -q mplfonts==0.0.11  # 图中中文字体（Colab 等环境缺少）"
+RUN_CELL = 'main([])  # 参数写在列表里，例如 main(["--quick", "--device", "cpu"])'
+
+
+def _source(path) -> str:
+    return MARKER.sub("", path.read_text("utf-8"))
+
+
+def _is_docstring(source: str) -> bool:
+    try:
+        statements = ast.parse(source).body
+    except SyntaxError:
+        return False
+    return len(statements) == 1 and isinstance(getattr(statements[0], "value", None), ast.Constant)
+
+
+def _figure_output(path) -> nbformat.NotebookNode:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    if path.suffix == ".gif":  # notebook viewers show GIFs through HTML
+        bundle = {"text/html": f'<img src="data:image/gif;base64,{data}" alt="{path.stem}">'}
+    else:
+        bundle = {"image/png": data}
+    return nbformat.v4.new_output("display_data", data=bundle)
+
+
+def chapter_notebook(outcome: Outcome, title: str, page_url: str | None = None) -> nbformat.NotebookNode:
+    chapter = outcome.chapter
+    script = _source(chapter.script)
+    docstring = ast.get_docstring(ast.parse(script)) or ""
+    intro = [
+        f"# {title}",
+        "",
+        docstring,
+        "",
+        f"这个笔记本由项目中的 `code/{chapter.script.name}` 自动生成，最后一格的输出来自构建网站时的那次运行。",
+    ]
+    if page_url:
+        intro.append(f"讲解见网站上的[这一章]({page_url})。")
+    cells = [
+        nbformat.v4.new_markdown_cell("\n".join(intro)),
+        nbformat.v4.new_code_cell(INSTALL),
+        *(nbformat.v4.new_code_cell(f"%%writefile {m.name}\n{_source(m)}") for m in chapter.local_modules),
+        nbformat.v4.new_code_cell(f'__file__ = "{chapter.script.name}"  # 章节名取自脚本的文件名'),
+    ]
+    body = jupytext.reads(script, fmt="py:light")
+    for cell in body.cells:
+        if cell.cell_type == "code" and _is_docstring(cell.source):
+            continue  # the docstring already opens the notebook
+        if cell.cell_type == "code" and MAIN_GUARD.search(cell.source):
+            cell.source = MAIN_GUARD.sub(RUN_CELL, cell.source).strip()
+            log = outcome.entry / LOG_NAME
+            outputs = [nbformat.v4.new_output("stream", name="stdout", text=log.read_text("utf-8", "replace"))]
+            outputs += [_figure_output(outcome.entry / name) for name in outcome.results["figures"]]
+            cell.outputs = outputs
+            cell.execution_count = 1
+        cells.append(cell)
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata.update(
+        kernelspec={"name": "python3", "display_name": "Python 3", "language": "python"},
+        language_info={"name": "python"},
+    )
+    return notebook

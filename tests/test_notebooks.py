@@ -1,0 +1,91 @@
+"""Every chapter has a notebook generated from its script, carrying the outputs of the run the
+build made; the notebook runs on its own, with nothing from the project beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+import tiny_mnist
+from bookbuild.chapters import discover
+from conftest import CODE, ROOT, mkdocs_build
+
+CHAPTERS = [chapter.name for chapter in discover(CODE)]
+
+
+def notebook_of(built_site, name):
+    return nbformat.read(built_site["site"] / "notebooks" / name / f"{name}.ipynb", as_version=4)
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_every_chapter_has_a_notebook_with_the_runs_outputs(built_site, name):
+    notebook = notebook_of(built_site, name)
+    nbformat.validate(notebook)
+    assert (built_site["site"] / "notebooks" / name / "index.html").is_file()  # rendered as a page
+    results = json.loads((built_site["site"] / "generated" / name / "results.json").read_text("utf-8"))
+    last = notebook.cells[-1]
+    assert last.source.startswith("main([])")
+    assert last.outputs[0].output_type == "stream" and f"{name}: 结果已写入" in last.outputs[0].text
+    figures = [o for o in last.outputs if o.output_type == "display_data"]
+    assert len(figures) == len(results["figures"])
+    sources = "\n".join(cell.source for cell in notebook.cells)
+    assert "--8<--" not in sources  # snippet markers are for the site only
+    assert "%%writefile chapter_kit.py" in sources
+
+
+def test_the_build_never_executes_a_notebook(built_site):
+    assert "execute=True" not in built_site["log"]
+    assert built_site["log"].count("Converting notebook (execute=False)") == len(CHAPTERS)
+
+
+def test_chapter_pages_link_their_notebook(built_site):
+    html = (built_site["site"] / "chapters" / "regression" / "index.html").read_text("utf-8")
+    assert 'href="../../notebooks/regression/"' in html
+    assert 'href="../../notebooks/regression/regression.ipynb" download' in html
+    assert "colab.research.google.com" not in html  # no repository configured for this build
+
+
+def test_colab_link_when_the_repository_is_known(build_env, tmp_path):
+    build = mkdocs_build(
+        ROOT / "mkdocs.yml", tmp_path / "site", PTNOTES_COLAB_REPO="someone/pytorch-notes", **build_env
+    )
+    assert build.returncode == 0, build.stderr
+    html = (tmp_path / "site" / "chapters" / "lstm" / "index.html").read_text("utf-8")
+    assert "https://colab.research.google.com/github/someone/pytorch-notes/blob/notebooks/lstm.ipynb" in html
+
+
+def runnable_script(notebook, folder, argv):
+    """What a notebook kernel would run: %%writefile cells become files, %pip is skipped."""
+    lines = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or cell.source.startswith("%pip"):
+            continue
+        if cell.source.startswith("%%writefile "):
+            header, body = cell.source.split("\n", 1)
+            (folder / header.split()[1]).write_text(body + "\n", "utf-8")
+            continue
+        lines.append(cell.source.replace("main([])", f"main({argv!r})"))
+    return "\n\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("name", ["regression", "mnist_cnn"])
+def test_a_notebook_runs_on_its_own(built_site, tmp_path, name):
+    folder = tmp_path / "alone"
+    folder.mkdir()
+    argv = ["--quick", "--device", "cpu", "--out", str(tmp_path / "out")]
+    if name == "mnist_cnn":
+        tiny_mnist.write(tmp_path / "data", extracted=True)
+        argv += ["--data", str(tmp_path / "data")]
+    (folder / "notebook.py").write_text(runnable_script(notebook_of(built_site, name), folder, argv), "utf-8")
+    # run from the folder, as a kernel started there would: only the folder is on the path
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PTNOTES_DATA")}
+    result = subprocess.run(
+        [sys.executable, "notebook.py"], cwd=folder, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "out" / "results.json").read_text("utf-8"))["chapter"] == name
