@@ -96,10 +96,9 @@ def _notebook_files(config, source_dir: Path) -> list[File]:
     page_of = _chapter_pages(config)
     found = []
     for name, outcome in _outcomes.items():
-        title = (outcome.chapter.script.read_text("utf-8").split('"""')[1].split("：")[0]).strip()
         page = page_of.get(name)
         url = urljoin(config.site_url or "", page.removesuffix(".md") + "/") if page else None
-        notebook = notebooks.chapter_notebook(outcome, title, url)
+        notebook = notebooks.chapter_notebook(outcome, url)
         _write_if_changed(source_dir / "notebooks" / f"{name}.ipynb", nbformat.writes(notebook))
         found.append(File(f"notebooks/{name}.ipynb", str(source_dir), config.site_dir, config.use_directory_urls))
     return found

@@ -45,10 +45,11 @@ def _figure_output(path) -> nbformat.NotebookNode:
     return nbformat.v4.new_output("display_data", data=bundle)
 
 
-def chapter_notebook(outcome: Outcome, title: str, page_url: str | None = None) -> nbformat.NotebookNode:
+def chapter_notebook(outcome: Outcome, page_url: str | None = None) -> nbformat.NotebookNode:
     chapter = outcome.chapter
     script = _source(chapter.script)
-    docstring = ast.get_docstring(ast.parse(script)) or ""
+    docstring = ast.get_docstring(ast.parse(script)) or chapter.name
+    title = docstring.splitlines()[0].split("：")[0]  # "回归网络：……" -> "回归网络"
     intro = [
         f"# {title}",
         "",
