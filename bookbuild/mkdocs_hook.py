@@ -144,6 +144,14 @@ def on_page_markdown(markdown, page, config, files):
         raise PluginError(f"{page.file.src_uri}: {exc}") from None
 
 
+@event_priority(50)  # before the search plugin indexes the page
+def on_page_context(context, page, config, nav):
+    if page.file.src_uri.startswith("notebooks/"):
+        # a notebook repeats its chapter's code: searching finds the chapter page instead
+        page.meta["search"] = {"exclude": True}
+    return context
+
+
 def on_post_page(output, page, config):
     if page.file.src_uri.startswith("notebooks/"):
         return NBCONVERT_MATHJAX.sub("", output)

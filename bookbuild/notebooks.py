@@ -77,6 +77,10 @@ def chapter_notebook(outcome: Outcome, page_url: str | None = None) -> nbformat.
             cell.outputs = outputs
             cell.execution_count = 1
         cells.append(cell)
+    for index, cell in enumerate(cells):
+        # nbformat draws random cell ids: fixed ones keep the file identical from build to build,
+        # so it is rewritten, and mkdocs-jupyter renders it again, only when something changed
+        cell.id = f"cell-{index}"
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata.update(
         kernelspec={"name": "python3", "display_name": "Python 3", "language": "python"},

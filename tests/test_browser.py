@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from bookbuild.chapters import discover
 from conftest import ROOT, mkdocs_build
 
 CHROMIUM = os.environ.get("PTNOTES_CHROMIUM") or next(
@@ -37,9 +38,10 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 DOCS = ROOT / "docs"
 # every page of the site, as a path under the site root
+# every page of the site: the Markdown pages, and each chapter's notebook page
 PAGES = sorted(
     "" if md.name == "index.md" else md.relative_to(DOCS).with_suffix("").as_posix() + "/" for md in DOCS.rglob("*.md")
-)
+) + sorted(f"notebooks/{chapter.name}/" for chapter in discover(ROOT / "code"))
 SCREENSHOTS = Path(os.environ.get("PTNOTES_SCREENSHOTS", ROOT / "test-artifacts" / "screenshots"))
 PHONE = {"width": 375, "height": 812}
 SEARCHES = {

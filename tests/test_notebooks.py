@@ -38,6 +38,20 @@ def test_every_chapter_has_a_notebook_with_the_runs_outputs(built_site, name):
     assert "%%writefile chapter_kit.py" in sources
 
 
+def test_notebooks_are_the_same_file_from_build_to_build(built_site, build_env, tmp_path):
+    # identical bytes: mkdocs-jupyter's cache then serves the rendered page on the next build
+    first = (built_site["site"] / "notebooks" / "lstm" / "lstm.ipynb").read_bytes()
+    again = mkdocs_build(ROOT / "mkdocs.yml", tmp_path / "site", **build_env)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "site" / "notebooks" / "lstm" / "lstm.ipynb").read_bytes() == first
+    assert again.stderr.count("Cache hit") == len(CHAPTERS)
+
+
+def test_notebook_pages_stay_out_of_the_search_index(built_site):
+    index = json.loads((built_site["site"] / "search" / "search_index.json").read_text("utf-8"))
+    assert not any(doc["location"].startswith("notebooks/") for doc in index["docs"])
+
+
 def test_the_build_never_executes_a_notebook(built_site):
     assert "execute=True" not in built_site["log"]
     assert built_site["log"].count("Converting notebook (execute=False)") == len(CHAPTERS)
