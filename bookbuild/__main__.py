@@ -67,11 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         outcomes = executor.run_all(chapters)
     except ChapterFailed as failure:
-        print(f"章节 {failure.chapter} 运行失败（{failure.reason}），输出的最后几行：\n{failure.tail}", file=sys.stderr)
+        print(failure, file=sys.stderr)
         return 1
     for outcome in outcomes:
-        verb = "命中缓存" if outcome.cache_hit else f"已运行，{outcome.run_info['wall_time_s']:.1f} s"
-        print(f"{outcome.chapter.name:<24}{verb}")
+        print(f"{outcome.chapter.name:<24}{outcome.summary}")
     return 0
 
 

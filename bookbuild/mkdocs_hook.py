@@ -115,10 +115,9 @@ def on_files(files, config):
     try:
         outcomes = executor.run_all(chapters)
     except ChapterFailed as exc:
-        raise PluginError(f"章节 {exc.chapter} 运行失败（{exc.reason}），输出的最后几行：\n{exc.tail}") from None
+        raise PluginError(str(exc)) from None
     for chapter, outcome in zip(chapters, outcomes, strict=True):
-        verb = "命中缓存" if outcome.cache_hit else f"已运行，{outcome.run_info['wall_time_s']:.1f} s"
-        log.info(f"章节 {chapter.name}：{verb}")
+        log.info(f"章节 {chapter.name}：{outcome.summary}")
         _outcomes[chapter.name] = outcome
         for path in outcome.output_files():
             uri = f"generated/{chapter.name}/{path.relative_to(outcome.entry).as_posix()}"

@@ -42,7 +42,7 @@ TAIL_LINES = 25
 class ChapterFailed(Exception):
     def __init__(self, chapter: str, reason: str, tail: str):
         self.chapter, self.reason, self.tail = chapter, reason, tail
-        super().__init__(f"章节 {chapter} 运行失败（{reason}）\n{tail}")
+        super().__init__(f"章节 {chapter} 运行失败（{reason}），输出的最后几行：\n{tail}")
 
 
 @dataclass
@@ -52,6 +52,11 @@ class Outcome:
     cache_hit: bool
     run_info: dict
     results: dict
+
+    @property
+    def summary(self) -> str:
+        """How the build reports it: from the cache, or run and how long it took."""
+        return "命中缓存" if self.cache_hit else f"已运行，{self.run_info['wall_time_s']:.1f} s"
 
     def output_files(self) -> list[Path]:
         """The files a page may reference: everything the chapter wrote but its log."""

@@ -108,9 +108,24 @@ class ImprovedCNN(nn.Module):
 # --8<-- [end:improved]
 
 
-def synchronize(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+class Stopwatch:
+    """训练用时。CUDA 是异步的：读时钟前后都先等 GPU 做完已排队的计算。"""
+
+    def __init__(self, device):
+        self.device = device
+
+    def _synchronize(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def __enter__(self):
+        self._synchronize()
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self._synchronize()
+        self.seconds = time.perf_counter() - self.started
 
 
 def train_notes_model(x, y, device, generator):
@@ -137,15 +152,6 @@ def train_improved_model(x, y, device, generator):
     return model, losses
 
 
-def timed(train, *args):
-    device = args[2]
-    synchronize(device)
-    started = time.perf_counter()
-    model, losses = train(*args)
-    synchronize(device)
-    return model, losses, time.perf_counter() - started
-
-
 def smooth(values, window=50):
     values = torch.tensor(values)
     window = min(window, len(values))
@@ -168,15 +174,17 @@ def main(argv=None):
 
     x, y = to_tensors(train_images, train_labels, device, normalize=False)  # 笔记：只用 ToTensor
     x_test, y_test = to_tensors(test_images, test_labels, device, normalize=False)
-    cnn, notes_losses, notes_time = timed(train_notes_model, x, y, device, torch.Generator().manual_seed(run.seed))
+    with Stopwatch(device) as notes_clock:
+        cnn, notes_losses = train_notes_model(x, y, device, torch.Generator().manual_seed(run.seed))
+    notes_time = notes_clock.seconds
     notes_pred = predict(cnn, x_test, eval_batch)
 
     x, y = to_tensors(train_images, train_labels, device, normalize=True)
     x_norm_test, _ = to_tensors(test_images, test_labels, device, normalize=True)
     torch.manual_seed(run.seed)
-    model, improved_losses, improved_time = timed(
-        train_improved_model, x, y, device, torch.Generator().manual_seed(run.seed)
-    )
+    with Stopwatch(device) as improved_clock:
+        model, improved_losses = train_improved_model(x, y, device, torch.Generator().manual_seed(run.seed))
+    improved_time = improved_clock.seconds
     improved_pred = predict(model, x_norm_test, eval_batch)
 
     def accuracy(prediction):

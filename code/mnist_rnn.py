@@ -1,13 +1,11 @@
 """MNIST 上的循环神经网络：把每张图按行读成 28 步的序列，比较 LSTM 与同样大小的普通 RNN。"""
 
-import time
-
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
 import chapter_kit
-from mnist_cnn import predict, synchronize, to_tensors, train_epoch
+from mnist_cnn import Stopwatch, predict, to_tensors, train_epoch
 
 DATA_FILES = (
     "MNIST/raw/train-images-idx3-ubyte.gz",
@@ -87,14 +85,11 @@ def main(argv=None):
     }
     results = {}
     for name, (cell, hidden, lr, schedule) in setups.items():
-        synchronize(device)
-        started = time.perf_counter()
         every = QUICK_EVAL_EVERY if run.quick else EVAL_EVERY
-        model, losses, curve = train(cell, hidden, lr, schedule, x, y, x_eval, y_eval, device, run.seed, every)
-        synchronize(device)
-        elapsed = time.perf_counter() - started
+        with Stopwatch(device) as clock:
+            model, losses, curve = train(cell, hidden, lr, schedule, x, y, x_eval, y_eval, device, run.seed, every)
         accuracy = (predict(model, x_test, eval_batch) == y_test).float().mean().item()
-        results[name] = dict(model=model, losses=losses, curve=curve, time=elapsed, accuracy=accuracy)
+        results[name] = dict(model=model, losses=losses, curve=curve, time=clock.seconds, accuracy=accuracy)
 
     fig, ax = plt.subplots(figsize=(7.2, 4))
     for name, result in results.items():

@@ -21,7 +21,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,27 +44,20 @@ def measure(way: str, device_name: str, data: Path, seed: int) -> dict:
     model = CNN().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=mnist_cnn.LR)
 
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     if way == "notes":
         train = datasets.MNIST(str(data), train=True, transform=transforms.ToTensor())
         test = datasets.MNIST(str(data), train=False, transform=transforms.ToTensor())
         loader = DataLoader(
             train, batch_size=mnist_cnn.BATCH_SIZE, shuffle=True, generator=torch.Generator().manual_seed(seed)
         )
-        sync()
-        started = time.perf_counter()
         model.train()
-        for x, y in loader:
-            x, y = x.to(device), y.to(device)
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        sync()
-        elapsed = time.perf_counter() - started
+        with mnist_cnn.Stopwatch(device) as clock:
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
         model.eval()
         correct = 0
         with torch.no_grad():
@@ -77,20 +69,17 @@ def measure(way: str, device_name: str, data: Path, seed: int) -> dict:
         train_x, train_y, test_x, test_y = chapter_kit.load_mnist(data)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        sync()
-        started = time.perf_counter()  # the copy to the device counts as part of the epoch
-        x, y = mnist_cnn.to_tensors(train_x, train_y, device, normalize=False)
-        mnist_cnn.train_epoch(model, x, y, mnist_cnn.BATCH_SIZE, optimizer, torch.Generator().manual_seed(seed))
-        sync()
-        elapsed = time.perf_counter() - started
+        with mnist_cnn.Stopwatch(device) as clock:  # the copy to the device counts as part of the epoch
+            x, y = mnist_cnn.to_tensors(train_x, train_y, device, normalize=False)
+            mnist_cnn.train_epoch(model, x, y, mnist_cnn.BATCH_SIZE, optimizer, torch.Generator().manual_seed(seed))
         xt, yt = mnist_cnn.to_tensors(test_x, test_y, device, normalize=False)
         accuracy = (mnist_cnn.predict(model, xt, 10000 if device.type == "cuda" else 1000) == yt).float().mean().item()
         images = len(x)
     return {
         "way": way,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
-        "epoch_s": elapsed,
-        "images_per_s": images / elapsed,
+        "epoch_s": clock.seconds,
+        "images_per_s": images / clock.seconds,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_cuda_mib": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
         "accuracy": accuracy,
