@@ -7,7 +7,7 @@ The cache key of a chapter covers everything that can change its outputs:
 its own source, every local module it imports (transitively), the data files it
 declares in a module-level ``DATA_FILES`` tuple (paths relative to the data root),
 the versions of the libraries that compute and draw the results, the device kind
-the build runs on and the run mode. Computing it reads files and package metadata
+the build runs on, the run mode and the book's base seed. Computing it reads files and package metadata
 only; it never imports torch.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Bump when the layout of a cache entry or the meaning of the key changes.
-KEY_VERSION = "1"
+KEY_VERSION = "2"
 
 # Libraries whose version changes what a chapter computes or draws.
 KEYED_PACKAGES = ("torch", "torchvision", "matplotlib", "numpy")
@@ -142,11 +142,14 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cache_key(chapter: Chapter, *, code_dir: Path, data_root: Path, device_kind: str, mode: str) -> str:
+def cache_key(
+    chapter: Chapter, *, code_dir: Path, data_root: Path, device_kind: str, mode: str, seed: int = 0
+) -> str:
     parts = [
         f"key-version {KEY_VERSION}",
         f"chapter {chapter.name}",
         f"mode {mode}",
+        f"seed {seed}",
         f"device {device_kind}",
         f"python {platform.python_version()}",
     ]

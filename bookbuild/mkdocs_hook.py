@@ -2,12 +2,15 @@
 
 ``on_files`` runs every chapter that is not up to date (see ``bookbuild.runner``) and
 adds their figures to the site under ``generated/<chapter>/``, plus the MathJax files
-the site serves itself under ``assets/mathjax/``. ``on_page_markdown`` fills a chapter
-page's ``{{ result }}`` placeholders from its run and puts the provenance box under
-its title.
+the site serves itself under ``assets/mathjax/``; it then checks the chapters' claims
+against the pages that cite them (``bookbuild.pages.claim_problems``) and fails the
+build on any problem. ``on_page_markdown`` fills a chapter page's ``{{ result }}``
+placeholders and ``{{ claim name }}`` citations from its run and puts the provenance
+box under its title.
 
 Settings, from the environment:
     PTNOTES_MODE     full (default, what a published build uses) or quick
+    PTNOTES_SEED     the book's base seed, handed to every chapter as --seed (default 0)
     PTNOTES_CACHE    cache folder (default .cache/chapters)
     PTNOTES_DATA     data root handed to the chapters (default data/)
     PTNOTES_TIMEOUT  seconds one chapter may run (default 1800)
@@ -48,6 +51,8 @@ log = logging.getLogger("mkdocs.hooks.bookbuild")
 MATHJAX_PARTS = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions")
 
 _outcomes: dict = {}
+_chapter_page: dict[str, pages.ChapterPage] = {}
+_mode = "full"
 # What nbconvert puts into a notebook page for MathJax 2: an empty script tag and a
 # configuration block. The site's own MathJax 3 typesets notebook pages instead.
 NBCONVERT_MATHJAX = re.compile(
@@ -71,13 +76,17 @@ def _mathjax_files(config) -> list[File]:
     return found
 
 
-def _chapter_pages(config) -> dict[str, str]:
-    """chapter name -> the page (path under docs/) whose front matter names it."""
+def _chapter_pages(config) -> dict[str, pages.ChapterPage]:
+    """chapter name -> the page whose front matter names it: its path under docs/, title, citations."""
     found = {}
-    for path in Path(config.docs_dir).rglob("*.md"):
-        _, meta = get_data(path.read_text("utf-8"))
+    for path in sorted(Path(config.docs_dir).rglob("*.md")):
+        markdown, meta = get_data(path.read_text("utf-8"))
         if "chapter" in meta:
-            found[meta["chapter"]] = path.relative_to(config.docs_dir).as_posix()
+            found[meta["chapter"]] = pages.ChapterPage(
+                path=path.relative_to(config.docs_dir).as_posix(),
+                title=pages.page_title(markdown, meta["chapter"]),
+                cited=tuple(pages.cited_claims(markdown)),
+            )
     return found
 
 
@@ -93,11 +102,10 @@ def _notebook_files(config, source_dir: Path) -> list[File]:
     They are ordinary files of a source folder of their own (not ``File.generated``):
     mkdocs-jupyter finds a notebook through its ``src_dir``.
     """
-    page_of = _chapter_pages(config)
     found = []
     for name, outcome in _outcomes.items():
-        page = page_of.get(name)
-        url = urljoin(config.site_url or "", page.removesuffix(".md") + "/") if page else None
+        page = _chapter_page.get(name)
+        url = urljoin(config.site_url or "", page.path.removesuffix(".md") + "/") if page else None
         notebook = notebooks.chapter_notebook(outcome, url)
         _write_if_changed(source_dir / "notebooks" / f"{name}.ipynb", nbformat.writes(notebook))
         found.append(File(f"notebooks/{name}.ipynb", str(source_dir), config.site_dir, config.use_directory_urls))
@@ -111,7 +119,9 @@ def on_files(files, config):
         chapters = discover(executor.code_dir)
     except (settings.SettingsError, ChapterError) as exc:
         raise PluginError(str(exc)) from None
+    global _mode
     _outcomes.clear()
+    _mode = executor.mode
     try:
         outcomes = executor.run_all(chapters)
     except ChapterFailed as exc:
@@ -122,23 +132,41 @@ def on_files(files, config):
         for path in outcome.output_files():
             uri = f"generated/{chapter.name}/{path.relative_to(outcome.entry).as_posix()}"
             files.append(File.generated(config, uri, abs_src_path=str(path)))
+    _chapter_page.clear()
+    _chapter_page.update(_chapter_pages(config))
+    _check_claims()
     for file in _mathjax_files(config) + _notebook_files(config, executor.cache_dir.parent / "notebook-source"):
         files.append(file)
     return files
 
 
+def _check_claims() -> None:
+    problems = pages.claim_problems(_outcomes, _chapter_page, _mode)
+    if problems:
+        raise PluginError("页面上的结论与运行结果不符：\n" + "\n".join(f"  {line}" for line in problems))
+    for name, outcome in _outcomes.items():
+        for claim_name, claim in outcome.results.get("claims", {}).items():
+            if not claim["holds"]:  # only in quick mode: a preview on less data
+                log.info(f"快速模式：章节 {name} 的结论 {claim_name} 不成立（{claim['check']}）")
+
+
 def on_page_markdown(markdown, page, config, files):
-    namespace = {"run_report": pages.report_table(list(_outcomes.values()))}
+    namespace = {
+        "run_report": pages.report_table(list(_outcomes.values())),
+        "claim_report": pages.claim_report(_outcomes, _chapter_page),
+    }
+    claims = None
     name = page.meta.get("chapter")
     if name is not None:
         if name not in _outcomes:
             raise PluginError(f"{page.file.src_uri}: front matter 里的章节 {name!r} 在 code/ 中不存在")
         outcome = _outcomes[name]
         namespace.update(outcome.results["results"])
+        claims = outcome.results.get("claims", {})
         box = pages.provenance(outcome, f"code/{name}.py", page.file.src_uri, os.environ.get("PTNOTES_COLAB_REPO"))
         markdown = pages.insert_after_title(markdown, box)
     try:
-        return pages.substitute(markdown, namespace)
+        return pages.substitute(markdown, namespace, claims, _mode)
     except pages.PageError as exc:
         raise PluginError(f"{page.file.src_uri}: {exc}") from None
 

@@ -7,12 +7,20 @@ into nested values), then an optional Python format spec, or one of two layouts:
 ``:code`` shows a text as a code block, ``:table`` a list of rows (dicts with the same
 keys) as a Markdown table. A key the run did not record fails the build; nothing is
 ever typed into a page by hand.
+
+A sentence about an outcome cites the claim of the chapter's run that supports it, as
+``{{ claim rnn_near_chance }}`` right where the sentence stands. The citation becomes a
+small mark whose tooltip shows the check the run made ("本次运行核对：…"). A citation of
+a claim the run did not record, a recorded claim that no page cites, and (in full mode)
+a claim that does not hold all fail the build: see ``claim_problems``.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from .runner import Outcome
 
@@ -20,6 +28,7 @@ from .runner import Outcome
 PLACEHOLDER = re.compile(
     r"(?P<fence>^[ \t]*(?P<marks>`{3,}|~{3,})[^\n]*\n.*?^[ \t]*(?P=marks)[ \t]*$)"
     r"|(?P<code>`[^`\n]+`)"
+    r"|\{\{\s*claim\s+(?P<claim>[A-Za-z_]\w*)\s*\}\}"
     r"|\{\{\s*(?P<name>[A-Za-z_][\w.]*)\s*(?::\s*(?P<spec>[^}]*?))?\s*\}\}",
     re.MULTILINE | re.DOTALL,
 )
@@ -60,8 +69,33 @@ def as_table(rows) -> str:
 LAYOUTS = {"code": as_code, "table": as_table}
 
 
-def substitute(markdown: str, namespace: Mapping) -> str:
+def cited_claims(markdown: str) -> list[str]:
+    """The claims a page cites, in order (citations inside code are text, not citations)."""
+    return [m.group("claim") for m in PLACEHOLDER.finditer(markdown) if m.group("claim")]
+
+
+def claim_text(claim: Mapping, mode: str) -> str:
+    verdict = "成立" if claim["holds"] else "不成立"
+    where = "本次运行" if mode == "full" else "本次运行（快速模式）"
+    return f"{where}核对：{claim['check']}，{verdict}"
+
+
+def claim_mark(claim: Mapping, mode: str) -> str:
+    """The inline mark after a checked sentence: a tick whose tooltip (hover, focus, tap) shows the check."""
+    text = html.escape(claim_text(claim, mode), quote=True)
+    state = "holds" if claim["holds"] else "fails"
+    symbol = "✓" if claim["holds"] else "✗"
+    return f'<span class="claim claim--{state}" tabindex="0" role="note" aria-label="{text}" data-check="{text}">{symbol}</span>'
+
+
+def substitute(markdown: str, namespace: Mapping, claims: Mapping | None = None, mode: str = "full") -> str:
     def replace(match: re.Match) -> str:
+        if match.group("claim"):
+            name = match.group("claim")
+            if claims is None or name not in claims:
+                known = ", ".join(sorted(claims or {})) or "（无）"
+                raise PageError(f"引用了运行没有记录的结论 {name!r}；记录了的有：{known}")
+            return claim_mark(claims[name], mode)
         if match.group("name") is None:
             return match.group(0)
         value = lookup(namespace, match.group("name"))
@@ -136,3 +170,57 @@ def report_table(outcomes: list[Outcome]) -> str:
             f"| {info['finished'].replace('T', ' ')[:16]} |"
         )
     return "\n".join(rows)
+
+
+@dataclass(frozen=True)
+class ChapterPage:
+    """A chapter's page as the claim check sees it: its source path, title and citations."""
+
+    path: str
+    title: str
+    cited: tuple[str, ...]
+
+
+def page_title(markdown: str, default: str) -> str:
+    for line in markdown.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return default
+
+
+def claim_problems(outcomes: Mapping[str, Outcome], pages_of: Mapping[str, ChapterPage], mode: str) -> list[str]:
+    """Everything wrong between the chapters' claims and the pages that cite them.
+
+    A cited claim that the run did not record, a recorded claim no page cites, and a claim
+    that does not hold (in full mode; a quick run is a preview on less data) are problems.
+    """
+    problems = []
+    for name, outcome in outcomes.items():
+        claims = outcome.results.get("claims", {})
+        page = pages_of.get(name)
+        cited = set(page.cited) if page else set()
+        where = page.path if page else f"（章节 {name} 没有页面）"
+        for missing in sorted(cited - set(claims)):
+            problems.append(f"{where}：引用的结论 {missing} 不在章节 {name} 的运行记录里")
+        for claim_name, claim in claims.items():
+            if claim_name not in cited:
+                problems.append(f"{where}：章节 {name} 记录的结论 {claim_name} 没有被页面引用（{claim['check']}）")
+            elif not claim["holds"] and mode == "full":
+                problems.append(f"{where}：结论 {claim_name} 在本次运行中不成立：{claim['check']}")
+    return problems
+
+
+def claim_report(outcomes: Mapping[str, Outcome], pages_of: Mapping[str, ChapterPage]) -> str:
+    """The run report's list of every claim of the book, under ``结论核对：成立 K / N``."""
+    rows = []
+    for name, outcome in outcomes.items():
+        page = pages_of.get(name)
+        link = f"[{page.title}]({page.path})" if page else f"`{name}`"
+        for claim_name, claim in outcome.results.get("claims", {}).items():
+            verdict = "✓ 成立" if claim["holds"] else "✗ 不成立"
+            rows.append(f"| {link} | `{claim_name}` | {claim['check']} | {verdict} |")
+    held = sum("✓ 成立" in row for row in rows)
+    lines = [f"结论核对：成立 {held} / {len(rows)}", ""]
+    if rows:
+        lines += ["| 页面 | 结论 | 本次运行核对 | 结果 |", "| --- | --- | --- | --- |", *rows]
+    return "\n".join(lines)

@@ -85,6 +85,7 @@ class Executor:
         device_kind: str | None = None,
         python: str = sys.executable,
         jobs: int = 1,
+        seed: int = 0,
     ):
         if mode not in MODES:
             raise ValueError(f"运行模式必须是 {' 或 '.join(MODES)}，而不是 {mode!r}")
@@ -97,6 +98,7 @@ class Executor:
         self.device_kind = device_kind or detect_device_kind()
         self.python = python
         self.jobs = max(1, jobs)
+        self.seed = seed  # the book's base seed: every chapter runs with --seed <seed>
         self._running: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
 
@@ -109,6 +111,7 @@ class Executor:
             data_root=self.data_root,
             device_kind=self.device_kind,
             mode=self.mode,
+            seed=self.seed,
         )
 
     def is_fresh(self, chapter: Chapter) -> bool:
@@ -133,7 +136,8 @@ class Executor:
     # -- running -------------------------------------------------------------------------
 
     def command(self, chapter: Chapter, out_dir: Path) -> list[str]:
-        command = [self.python, str(chapter.script), "--device", "auto", "--out", str(out_dir)]
+        command = [self.python, str(chapter.script), "--device", "auto", "--seed", str(self.seed)]
+        command += ["--out", str(out_dir)]
         if self.mode == "quick":
             command.append("--quick")
         return command

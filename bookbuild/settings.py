@@ -26,6 +26,9 @@ def executor_from_environment(root: Path) -> Executor:
     jobs_text = os.environ.get("PTNOTES_JOBS", str(min(2, os.cpu_count() or 1)))
     if not jobs_text.isdigit() or int(jobs_text) < 1:
         raise SettingsError(f"PTNOTES_JOBS 必须是正整数，而不是 {jobs_text!r}")
+    seed_text = os.environ.get("PTNOTES_SEED", "0")
+    if not seed_text.isdigit():
+        raise SettingsError(f"PTNOTES_SEED 必须是非负整数，而不是 {seed_text!r}")
     return Executor(
         root=root,
         cache_dir=Path(os.environ.get("PTNOTES_CACHE", root / ".cache" / "chapters")),
@@ -33,4 +36,5 @@ def executor_from_environment(root: Path) -> Executor:
         mode=mode,
         timeout=timeout,
         jobs=int(jobs_text),
+        seed=int(seed_text),
     )

@@ -7,6 +7,7 @@
     run = chapter_kit.start(parser, argv)
     ...                                 # 训练、画图：run.device、run.quick、run.save_figure(...)
     run.record(final_loss=...)          # 页面引用的数字
+    run.claim("loss_falls", ...)        # 页面上一句话所说的结论，以及核对它的数值
     run.finish()                        # 写出 results.json
 
 导入本模块不做任何事；一切都发生在 start() 里。
@@ -109,6 +110,7 @@ class Run:
     out: Path
     args: argparse.Namespace
     results: dict = field(default_factory=dict)
+    claims: dict = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
@@ -129,6 +131,18 @@ class Run:
         for key, value in values.items():
             self.results[key] = _plain(value)
 
+    def claim(self, name: str, holds, check: str) -> None:
+        """记录一条结论：页面上某句话说的事，在这次运行里是否成立，以及核对时比较的数值。
+
+        ``check`` 写出比较本身，例如 ``f"RNN 的准确率 {acc:.1%} ≤ 35%"``。结论不成立时脚本照常结束；
+        由构建决定怎么处理（完整模式下构建失败，并指出是哪一页的哪句话）。
+        """
+        if not name.isidentifier():
+            raise ValueError(f"结论的名字必须是标识符，而不是 {name!r}")
+        if name in self.claims:
+            raise ValueError(f"结论 {name} 记录了两次")
+        self.claims[name] = {"holds": bool(holds), "check": check}
+
     def finish(self) -> Path:
         import torch
 
@@ -143,7 +157,13 @@ class Run:
         }
         if self.device.type == "cuda":
             meta["cuda_peak_memory_bytes"] = torch.cuda.max_memory_allocated(self.device)
-        document = {"chapter": self.chapter, "results": self.results, "figures": self.figures, "meta": meta}
+        document = {
+            "chapter": self.chapter,
+            "results": self.results,
+            "claims": self.claims,
+            "figures": self.figures,
+            "meta": meta,
+        }
         path = self.out / RESULTS_FILE
         path.write_text(json.dumps(document, ensure_ascii=False, indent=2), encoding="utf-8")
         print(f"{self.chapter}: 结果已写入 {path}（{meta['wall_time_s']:.1f} s，{meta['device_name']}）")
