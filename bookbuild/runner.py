@@ -35,7 +35,7 @@ MODES = ("full", "quick")
 LOG_NAME = "log.txt"
 RUN_INFO = "run.json"
 RESULTS = "results.json"
-KEEP_ENTRIES = 4  # per chapter: enough to switch between quick and full mode without re-running
+KEEP_ENTRIES = 12  # per chapter: five base seeds in both modes (bookbuild seeds) without re-running
 TAIL_LINES = 25
 
 
