@@ -1,7 +1,8 @@
 """Command line for the chapter executor (the same one `mkdocs build` uses).
 
     python -m bookbuild status              which chapters are up to date (never imports torch)
-    python -m bookbuild run                 run every chapter that is not up to date
+    python -m bookbuild run                 run every chapter that is not up to date, then check
+                                            its claims against the pages as `mkdocs build` does
     python -m bookbuild run --shard 2/3     only the second of three shares of the chapters
     python -m bookbuild seeds 0 1 2 3 4     run the book on each base seed, print claim × seed
 
@@ -23,6 +24,7 @@ import sys
 from pathlib import Path
 
 from .chapters import ChapterError, discover
+from .pages import chapter_pages, claim_problems
 from .runner import ChapterFailed
 from .settings import SettingsError, executor_from_environment
 
@@ -141,7 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for outcome in outcomes:
         print(f"{outcome.chapter.name:<24}{outcome.summary}")
-    return 0
+    # the same check as `mkdocs build`: every claim cited by its page and, in full mode, holding
+    problems = claim_problems({o.chapter.name: o for o in outcomes}, chapter_pages(ROOT / "docs"), executor.mode)
+    for problem in problems:
+        print(f"结论：{problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

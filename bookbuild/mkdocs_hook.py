@@ -36,7 +36,6 @@ import nbformat
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
-from mkdocs.utils.meta import get_data
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # MkDocs loads a hook by its path, not as part of a package
@@ -73,20 +72,6 @@ def _mathjax_files(config) -> list[File]:
         for file in [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()):
             uri = f"assets/mathjax/{file.relative_to(source).as_posix()}"
             found.append(File.generated(config, uri, abs_src_path=str(file)))
-    return found
-
-
-def _chapter_pages(config) -> dict[str, pages.ChapterPage]:
-    """chapter name -> the page whose front matter names it: its path under docs/, title, citations."""
-    found = {}
-    for path in sorted(Path(config.docs_dir).rglob("*.md")):
-        markdown, meta = get_data(path.read_text("utf-8"))
-        if "chapter" in meta:
-            found[meta["chapter"]] = pages.ChapterPage(
-                path=path.relative_to(config.docs_dir).as_posix(),
-                title=pages.page_title(markdown, meta["chapter"]),
-                cited=tuple(pages.cited_claims(markdown)),
-            )
     return found
 
 
@@ -133,7 +118,7 @@ def on_files(files, config):
             uri = f"generated/{chapter.name}/{path.relative_to(outcome.entry).as_posix()}"
             files.append(File.generated(config, uri, abs_src_path=str(path)))
     _chapter_page.clear()
-    _chapter_page.update(_chapter_pages(config))
+    _chapter_page.update(pages.chapter_pages(Path(config.docs_dir)))
     _check_claims()
     for file in _mathjax_files(config) + _notebook_files(config, executor.cache_dir.parent / "notebook-source"):
         files.append(file)

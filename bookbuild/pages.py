@@ -21,6 +21,9 @@ import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 from .runner import Outcome
 
@@ -181,11 +184,34 @@ class ChapterPage:
     cited: tuple[str, ...]
 
 
+FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*\n", re.DOTALL)
+
+
 def page_title(markdown: str, default: str) -> str:
     for line in markdown.splitlines():
         if line.startswith("# "):
             return line[2:].strip()
     return default
+
+
+def chapter_pages(docs_dir: Path) -> dict[str, ChapterPage]:
+    """chapter name -> the page whose front matter names it (``chapter: <name>``).
+
+    Reads the Markdown sources only, so the CLI checks claims without MkDocs.
+    """
+    found = {}
+    for path in sorted(docs_dir.rglob("*.md")):
+        text = path.read_text("utf-8")
+        match = FRONT_MATTER.match(text)
+        meta = (yaml.safe_load(match.group(1)) if match else None) or {}
+        if "chapter" in meta:
+            body = text[match.end() :]
+            found[meta["chapter"]] = ChapterPage(
+                path=path.relative_to(docs_dir).as_posix(),
+                title=page_title(body, meta["chapter"]),
+                cited=tuple(cited_claims(body)),
+            )
+    return found
 
 
 def claim_problems(outcomes: Mapping[str, Outcome], pages_of: Mapping[str, ChapterPage], mode: str) -> list[str]:

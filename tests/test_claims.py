@@ -158,6 +158,22 @@ def test_seeds_command_prints_claim_by_seed_and_fails_on_a_fragile_claim(tiny_bo
     assert seeds == {0, 1, 2}
 
 
+def test_the_cli_run_checks_claims_as_the_build_does(tiny_book):
+    def run(seed):
+        return subprocess.run(
+            [sys.executable, "-m", "bookbuild", "run"],
+            cwd=tiny_book,
+            env=mkdocs_env(PTNOTES_MODE="full", PTNOTES_CACHE=str(tiny_book / "cache"), PTNOTES_SEED=seed),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    assert run("2").returncode == 0
+    failed = run("5")
+    assert failed.returncode == 1 and "even_seed" in failed.stderr and "index.md" in failed.stderr
+
+
 def test_a_bad_base_seed_is_one_clear_error(tiny_book):
     result = build(tiny_book, PTNOTES_SEED="-1")
     assert result.returncode != 0 and "PTNOTES_SEED" in result.stdout + result.stderr
