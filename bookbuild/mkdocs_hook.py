@@ -28,12 +28,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 from urllib.parse import urljoin
 
 import nbformat
 from mkdocs.exceptions import PluginError
+from mkdocs.utils import CountHandler
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
@@ -49,6 +51,8 @@ log = logging.getLogger("mkdocs.hooks.bookbuild")
 
 MATHJAX_PARTS = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions")
 
+_command = {"name": None}
+_site: dict[str, Path] = {}  # a `mkdocs build` writes into a staging folder, moved into place at its end
 _outcomes: dict = {}
 _chapter_page: dict[str, pages.ChapterPage] = {}
 _mode = "full"
@@ -60,6 +64,54 @@ NBCONVERT_MATHJAX = re.compile(
     r'|<script type="text/x-mathjax-config">.*?</script>',
     re.DOTALL,
 )
+
+
+def on_startup(command, dirty):
+    _command["name"] = command
+
+
+@event_priority(-100)  # after every other on_config: the site folder is final
+def on_config(config):
+    """A build writes into a staging folder beside the site folder and replaces the site only
+    when it succeeded: a failed build leaves the previous site as it was."""
+    _site.clear()
+    if _command["name"] not in ("build", "gh-deploy"):
+        return config  # `mkdocs serve` builds into a temporary folder of its own
+    real = Path(config.site_dir)
+    for dead in real.parent.glob(f".{real.name}.building-*"):
+        pid = dead.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(dead, ignore_errors=True)
+    staging = real.with_name(f".{real.name}.building-{os.getpid()}")
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise PluginError(f"无法写入网站目录 {real}：{exc.strerror or exc}") from None
+    _site.update(real=real, staging=staging)
+    config.site_dir = str(staging)
+    return config
+
+
+def on_post_build(config):
+    if not _site:
+        return
+    staging, real = _site["staging"], _site["real"]
+    counts = [h.get_counts() for h in logging.getLogger("mkdocs").handlers if isinstance(h, CountHandler)]
+    if config.strict and any(counts):  # MkDocs aborts right after this event: keep the old site
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    old = real.with_name(f".{real.name}.old-{os.getpid()}")
+    if real.exists():
+        real.rename(old)
+    staging.rename(real)
+    shutil.rmtree(old, ignore_errors=True)
+    config.site_dir = str(real)
+
+
+def on_build_error(error):
+    if _site:
+        shutil.rmtree(_site["staging"], ignore_errors=True)
 
 
 def _mathjax_files(config) -> list[File]:

@@ -35,6 +35,10 @@ PLACEHOLDER = re.compile(
     r"|\{\{\s*(?P<name>[A-Za-z_][\w.]*)\s*(?::\s*(?P<spec>[^}]*?))?\s*\}\}",
     re.MULTILINE | re.DOTALL,
 )
+LEFTOVER = re.compile(
+    r"(?P<fence>^[ \t]*(?P<marks>`{3,}|~{3,})[^\n]*\n.*?^[ \t]*(?P=marks)[ \t]*$)|(?P<code>`[^`\n]+`)|(?P<open>\{\{)",
+    re.MULTILINE | re.DOTALL,
+)
 MODE_NAMES = {"full": "完整模式", "quick": "快速模式"}
 
 
@@ -110,7 +114,13 @@ def substitute(markdown: str, namespace: Mapping, claims: Mapping | None = None,
         except (TypeError, ValueError) as exc:
             raise PageError(f"无法按 {spec!r} 格式化 {match.group('name')} = {value!r}：{exc}") from None
 
-    return PLACEHOLDER.sub(replace, markdown)
+    filled = PLACEHOLDER.sub(replace, markdown)
+    # what is left outside code is a placeholder the pattern could not read (e.g. ``{{ loss:.4f``)
+    for match in LEFTOVER.finditer(filled):
+        if match.group("open"):
+            line = filled[match.start() :].split("\n", 1)[0][:60]
+            raise PageError(f"无法识别的占位符（没有闭合，或名字不对）：{line}")
+    return filled
 
 
 def _size(num_bytes) -> str:

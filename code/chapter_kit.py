@@ -29,6 +29,7 @@ from pathlib import Path
 
 RESULTS_FILE = "results.json"
 DEFAULT_SEED = 0
+MAX_SEED = 2**32 - 1  # numpy 的随机数生成器只接受 0 到 2**32 - 1 的种子
 # 数据根目录：--data 参数 > 环境变量 PTNOTES_DATA > 项目里被 git 忽略的 data/
 DATA_ENV = "PTNOTES_DATA"
 DEFAULT_DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
@@ -60,6 +61,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seed_value(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"需要 0 到 {MAX_SEED} 之间的整数，得到 {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"需要 0 到 {MAX_SEED} 之间的整数，得到 {value}")
+    return value
+
+
 def chapter_parser(script: str, doc: str | None) -> ChapterArgumentParser:
     """所有章节共有的参数：--device、--quick、--seed、--out。"""
     name = Path(script).stem
@@ -74,7 +85,7 @@ def chapter_parser(script: str, doc: str | None) -> ChapterArgumentParser:
         help="auto：有 CUDA 就用 GPU，否则用 CPU（默认 auto）",
     )
     parser.add_argument("--quick", action="store_true", help="快速模式：更少的步数，用于预览和测试")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"随机种子（默认 {DEFAULT_SEED}）")
+    parser.add_argument("--seed", type=seed_value, default=DEFAULT_SEED, help=f"随机种子（默认 {DEFAULT_SEED}）")
     parser.add_argument(
         "--out",
         type=Path,

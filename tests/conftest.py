@@ -52,3 +52,11 @@ def built_site(build_env, tmp_path_factory):
     first = mkdocs_build(ROOT / "mkdocs.yml", site, **build_env)
     assert first.returncode == 0, first.stdout + first.stderr
     return {"cache": Path(build_env["PTNOTES_CACHE"]), "site": site, "log": first.stdout + first.stderr}
+
+
+@pytest.fixture
+def tiny_book(tmp_path):
+    """The tiny book of tests/tiny_book.py, in a folder of its own."""
+    import tiny_book
+
+    return tiny_book.make(tmp_path / "book")

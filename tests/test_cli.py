@@ -39,6 +39,11 @@ def test_count_must_be_positive(value):
     assert_one_line_error(run_chapter("--steps", value), "--steps", value)
 
 
+@pytest.mark.parametrize("value", ["-1", str(2**70), "zero"])
+def test_seed_must_fit_every_generator(value):
+    assert_one_line_error(run_chapter("--seed", value), "--seed", value)
+
+
 def test_unknown_device():
     assert_one_line_error(run_chapter("--device", "tpu"), "--device")
 
