@@ -16,6 +16,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import gzip
+import hashlib
 import importlib.util
 import json
 import os
@@ -322,12 +326,91 @@ def _idx_size(path: Path) -> int | None:
     return 4 + 4 * dims + count
 
 
-def _remove_partial_extractions(raw: Path) -> None:
-    """上次解压到一半被打断留下的文件：它们由 .gz 重新生成，删掉不丢任何东西。"""
+EXTRACTION_STAMP = ".extracted.json"
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _same_as_archive(extracted: Path, archive: Path) -> bool:
+    """解压 .gz，与已解压的文件逐字节比较（.gz 损坏时返回 False）。"""
+    try:
+        with gzip.open(archive, "rb") as source, extracted.open("rb") as copy:
+            while True:
+                block = source.read(1 << 20)
+                if block != copy.read(len(block)):
+                    return False
+                if not block:
+                    return copy.read(1) == b""
+    except (OSError, EOFError):
+        return False
+
+
+def _drop_stale_extractions(raw: Path) -> None:
+    """torchvision 看到解压后的文件就直接读取，既不核对 .gz 的 MD5，也不重新解压。这里保证它读到的就是
+    .gz 里的内容：解压到一半的、被改过的、和 .gz 对不上的文件都删掉，由 torchvision 核对 .gz 后重新解压。
+    核对过的文件记在 MNIST/.extracted.json 里（.gz 的 MD5、解压文件的大小和修改时间），没有变化就不再解压比较。"""
+    stamp_path = raw.parent / EXTRACTION_STAMP
+    try:
+        stamps = json.loads(stamp_path.read_text("utf-8"))
+    except (OSError, ValueError):
+        stamps = {}
     for name in MNIST_FILES:
-        extracted = raw / name.removesuffix(".gz")
-        if extracted.is_file() and _idx_size(extracted) != extracted.stat().st_size:
+        archive, extracted = raw / name, raw / name.removesuffix(".gz")
+        if not extracted.is_file():
+            continue
+        if _idx_size(extracted) != extracted.stat().st_size:
+            extracted.unlink()  # 上次解压到一半被打断
+            continue
+        if not archive.is_file():
+            continue  # 只有解压后的文件：像 torchvision 一样直接用
+        state = extracted.stat()
+        seen = {"archive_md5": _md5(archive), "size": state.st_size, "mtime_ns": state.st_mtime_ns}
+        if stamps.get(extracted.name) == seen:
+            continue
+        if _same_as_archive(extracted, archive):
+            stamps[extracted.name] = seen
+        else:
             extracted.unlink()
+            stamps.pop(extracted.name, None)
+    _write_stamps(stamp_path, stamps)
+
+
+def _write_stamps(stamp_path: Path, stamps: dict) -> None:
+    tmp = stamp_path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(stamps, indent=1), "utf-8")
+    os.replace(tmp, stamp_path)
+
+
+def _stamp_new_extractions(raw: Path) -> None:
+    stamp_path = raw.parent / EXTRACTION_STAMP
+    try:
+        stamps = json.loads(stamp_path.read_text("utf-8"))
+    except (OSError, ValueError):
+        stamps = {}
+    for name in MNIST_FILES:
+        archive, extracted = raw / name, raw / name.removesuffix(".gz")
+        if archive.is_file() and extracted.is_file() and extracted.name not in stamps:
+            state = extracted.stat()
+            stamps[extracted.name] = {"archive_md5": _md5(archive), "size": state.st_size, "mtime_ns": state.st_mtime_ns}
+    _write_stamps(stamp_path, stamps)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_file: Path):
+    """同一数据目录同一时刻只有一个进程在核对、解压和读取（两章并行运行时也一样）。"""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _describe_mnist_files(raw: Path) -> str:
@@ -357,12 +440,14 @@ def load_mnist(root: Path):
     from torchvision.datasets import MNIST
 
     raw = root / "MNIST" / "raw"
-    if raw.is_dir():
-        _remove_partial_extractions(raw)
     try:
-        train = MNIST(str(root), train=True, download=True)
-        test = MNIST(str(root), train=False, download=True)
-    except (RuntimeError, OSError) as error:
+        with _exclusive(root / "MNIST" / ".lock"):
+            if raw.is_dir():
+                _drop_stale_extractions(raw)
+            train = MNIST(str(root), train=True, download=True)
+            test = MNIST(str(root), train=False, download=True)
+            _stamp_new_extractions(raw)
+    except (RuntimeError, OSError, ValueError, EOFError) as error:
         reason = str(error).strip().splitlines()[-1][:200]
         raise DataError(
             f"找不到可用的 MNIST 数据，下载也失败了（{reason}）。\n"
