@@ -3,12 +3,15 @@
 A chapter is a script ``code/<name>.py`` that has an ``if __name__ == "__main__":``
 block; every other ``.py`` file in ``code/`` is a helper module that chapters import.
 
-The cache key of a chapter covers everything that can change its outputs:
-its own source, every local module it imports (transitively), the data files it
-declares in a module-level ``DATA_FILES`` tuple (paths relative to the data root),
-the versions of the libraries that compute and draw the results, the device kind
-the build runs on, the run mode and the book's base seed. Computing it reads files and package metadata
-only; it never imports torch.
+The cache key of a chapter covers what can be known before it runs: its own source,
+every local module it imports (transitively, by its source), the data files it declares
+in a module-level ``DATA_FILES`` tuple (paths relative to the data root), the versions of
+the libraries that compute and draw the results, Python's version, the device kind and
+GPU model, the CPU threads, the run mode, the book's base seed and the chapter's command
+line. What the run really read (a module found by ``importlib``, a JSON file, the extracted
+data) is recorded during the run and checked before an entry is reused: see
+``bookbuild.inputs``. Computing the key reads files and package metadata only; it never
+imports torch.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Bump when the layout of a cache entry or the meaning of the key changes.
-KEY_VERSION = "2"
+KEY_VERSION = "3"
 
 # Libraries whose version changes what a chapter computes or draws.
 KEYED_PACKAGES = ("torch", "torchvision", "matplotlib", "numpy")
@@ -142,14 +145,39 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def detect_gpu_model() -> str:
+    """The NVIDIA GPUs' models as the driver lists them (empty without a driver), without torch."""
+    models = []
+    for info in sorted(glob.glob("/proc/driver/nvidia/gpus/*/information")):
+        try:
+            for line in Path(info).read_text().splitlines():
+                if line.startswith("Model:"):
+                    models.append(line.split(":", 1)[1].strip())
+        except OSError:
+            continue
+    return ", ".join(models)
+
+
 def cache_key(
-    chapter: Chapter, *, code_dir: Path, data_root: Path, device_kind: str, mode: str, seed: int = 0
+    chapter: Chapter,
+    *,
+    code_dir: Path,
+    data_root: Path,
+    device_kind: str,
+    mode: str,
+    seed: int = 0,
+    threads: int = 1,
+    gpu_model: str = "",
+    arguments: list[str] | tuple[str, ...] = (),
 ) -> str:
     parts = [
         f"key-version {KEY_VERSION}",
         f"chapter {chapter.name}",
         f"mode {mode}",
         f"seed {seed}",
+        f"threads {threads}",
+        f"gpu {gpu_model}",
+        f"arguments {' '.join(arguments)}",
         f"device {device_kind}",
         f"python {platform.python_version()}",
     ]

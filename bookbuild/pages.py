@@ -148,7 +148,7 @@ def provenance(outcome: Outcome, script_path: str, page_uri: str, colab_repo: st
     return (
         '!!! info "本页结果的来源"\n\n'
         f"    本页的图和数字由构建运行 `{script_path}` 得到："
-        f"{device_label(meta)}，PyTorch {meta['torch']}，"
+        f"{device_label(meta)}，{meta.get('threads', '?')} 个 CPU 线程，PyTorch {meta['torch']}，"
         f"{MODE_NAMES[meta['mode']]}，随机种子 {meta['seed']}，"
         f"运行用时 {outcome.run_info['wall_time_s']:.1f} s（{outcome.run_info['finished'][:10]}）。"
         f"完整的运行记录见[运行报告]({up}report.md)。\n\n"

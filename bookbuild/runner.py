@@ -2,20 +2,28 @@
 
 Cache layout, one folder per successful run::
 
-    <cache>/<chapter>/<key>/        the files the chapter wrote (figures, results.json)
-    <cache>/<chapter>/<key>/run.json what the executor measured (wall time, peak memory, ...)
-    <cache>/<chapter>/.tmp-<pid>-*  a run in progress
+    <cache>/<chapter>/<key>/             the files the chapter wrote (figures, results.json)
+    <cache>/<chapter>/<key>/run.json     what the executor measured (wall time, peak memory, ...)
+    <cache>/<chapter>/<key>/inputs.json  every file the run read, hashed, and the distributions it imported
+    <cache>/<chapter>/.tmp-<pid>-*       a run in progress
+    <cache>/<chapter>/.lock              held while a build checks or runs the chapter
 
-A run writes into a temporary folder that is renamed to its key only after the
+The key (``chapters.cache_key``) names what can be known before the run: sources, declared
+data, mode, seed, device, threads, command line. What the run really read is known only
+after it: an entry is reused only while every input in its ``inputs.json`` is unchanged
+(``bookbuild.inputs``), and a run whose inputs changed while it ran is not stored (it is
+run again). A run writes into a temporary folder that is renamed to its key only after the
 chapter exited with status 0 and ``run.json`` was written. A failed, timed-out,
-interrupted or killed run therefore never leaves an entry behind and never touches
-the outputs of an earlier good run; the temporary folders of dead runs are removed
-by the next executor.
+interrupted or killed run therefore never leaves an entry behind and never touches the
+outputs of an earlier good run; the temporary folders of dead runs are removed by the next
+executor, which also kills whatever is left of their chapters' process groups. Two builds on
+one cache run a chapter once: the second waits for the entry's lock and then finds it.
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import shutil
@@ -29,12 +37,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .chapters import Chapter, cache_key, detect_device_kind
+from . import inputs
+from .chapters import Chapter, cache_key, detect_device_kind, detect_gpu_model
 
 MODES = ("full", "quick")
 LOG_NAME = "log.txt"
 RUN_INFO = "run.json"
 RESULTS = "results.json"
+LOCK_NAME = ".lock"
+PGID_FILE = ".pgid"  # in a run's temporary folder: the chapter's process group, for the next build to stop
+TRACER = Path(__file__).resolve().parent / "trace.py"
+ATTEMPTS = 2  # a run whose inputs changed while it ran is run once more
 KEEP_ENTRIES = 12  # per chapter: five base seeds in both modes (bookbuild seeds) without re-running
 TAIL_LINES = 25
 
@@ -60,7 +73,8 @@ class Outcome:
 
     def output_files(self) -> list[Path]:
         """The files a page may reference: everything the chapter wrote but its log."""
-        return sorted(p for p in self.entry.rglob("*") if p.is_file() and p.name not in (LOG_NAME, RUN_INFO))
+        kept = (LOG_NAME, RUN_INFO, inputs.INPUTS)
+        return sorted(p for p in self.entry.rglob("*") if p.is_file() and p.name not in kept)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -86,6 +100,7 @@ class Executor:
         python: str = sys.executable,
         jobs: int = 1,
         seed: int = 0,
+        threads: int | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"运行模式必须是 {' 或 '.join(MODES)}，而不是 {mode!r}")
@@ -99,6 +114,12 @@ class Executor:
         self.python = python
         self.jobs = max(1, jobs)
         self.seed = seed  # the book's base seed: every chapter runs with --seed <seed>
+        # PyTorch's CPU threads change results in the last digits: set for every chapter, and keyed
+        self.threads = threads or max(1, (os.cpu_count() or 1) // self.jobs)
+        self.gpu_model = detect_gpu_model() if self.device_kind == "cuda" else ""
+        self.roots = inputs.Roots(project=root, data=data_root)
+        self._installed: dict[str, str] | None = None
+        self._cleaned = False
         self._running: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
 
@@ -112,20 +133,47 @@ class Executor:
             device_kind=self.device_kind,
             mode=self.mode,
             seed=self.seed,
+            threads=self.threads,
+            gpu_model=self.gpu_model,
+            arguments=self.arguments(),
         )
 
-    def is_fresh(self, chapter: Chapter) -> bool:
-        """Whether the chapter's outputs for the current key are in the cache."""
-        return (self.cache_dir / chapter.name / self.key(chapter) / RUN_INFO).is_file()
+    def installed(self) -> dict[str, str]:
+        if self._installed is None:
+            self._installed = inputs.installed_distributions()
+        return self._installed
 
-    def _remove_dead_temporaries(self, chapter_dir: Path) -> None:
-        for tmp in chapter_dir.glob(".tmp-*"):
+    def changes(self, entry: Path) -> list[str] | None:
+        """None when there is no entry; else what changed among the inputs its run used ([]: nothing)."""
+        if not (entry / RUN_INFO).is_file():
+            return None
+        return inputs.changes(entry, self.roots, self.installed())
+
+    def is_fresh(self, chapter: Chapter) -> bool:
+        """Whether the cache holds the chapter's outputs for its key and every input the run used is unchanged."""
+        return self.changes(self.cache_dir / chapter.name / self.key(chapter)) == []
+
+    def _clean_once(self) -> None:
+        with self._lock:
+            if not self._cleaned:
+                self.remove_dead_temporaries()
+                self._cleaned = True
+
+    def remove_dead_temporaries(self) -> None:
+        """The temporary folders of runs whose build is gone, in every chapter, and what is left of
+        their chapters (a worker that outlived its killed chapter): called at the start of a build."""
+        for tmp in self.cache_dir.glob("*/.tmp-*"):
             try:
                 pid = int(tmp.name.split("-")[1])
             except (IndexError, ValueError):
                 pid = -1
-            if pid <= 0 or not _pid_alive(pid):
-                shutil.rmtree(tmp, ignore_errors=True)
+            if pid > 0 and _pid_alive(pid):
+                continue
+            try:
+                os.killpg(int((tmp / PGID_FILE).read_text()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def _prune(self, chapter_dir: Path) -> None:
         entries = [p for p in chapter_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
@@ -135,25 +183,32 @@ class Executor:
 
     # -- running -------------------------------------------------------------------------
 
-    def command(self, chapter: Chapter, out_dir: Path) -> list[str]:
-        command = [self.python, str(chapter.script), "--device", "auto", "--seed", str(self.seed)]
-        command += ["--out", str(out_dir)]
+    def arguments(self) -> list[str]:
+        """The chapter's command-line arguments, but for its output folder (part of the key)."""
+        arguments = ["--device", "auto", "--seed", str(self.seed)]
         if self.mode == "quick":
-            command.append("--quick")
-        return command
+            arguments.append("--quick")
+        return arguments
 
-    def _environment(self) -> dict[str, str]:
+    def command(self, chapter: Chapter, out_dir: Path) -> list[str]:
+        return [self.python, str(TRACER), str(chapter.script), *self.arguments(), "--out", str(out_dir)]
+
+    def _environment(self, out_dir: Path) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
             PYTHONUNBUFFERED="1",
             MPLBACKEND="Agg",
             PTNOTES_DATA=str(self.data_root),
-        )
-        if self.jobs > 1:
             # Chapters running side by side share the cores instead of each claiming all of them.
-            threads = str(max(1, (os.cpu_count() or 1) // self.jobs))
-            env.setdefault("OMP_NUM_THREADS", threads)
-            env.setdefault("MKL_NUM_THREADS", threads)
+            OMP_NUM_THREADS=str(self.threads),
+            MKL_NUM_THREADS=str(self.threads),
+            PTNOTES_TRACE=str(out_dir / inputs.INPUTS),
+            PTNOTES_TRACE_ROOTS=os.pathsep.join(map(str, (self.root, self.data_root))),
+            PTNOTES_TRACE_EXCLUDE=os.pathsep.join(
+                str(p) for p in (self.cache_dir, self.root / ".git", self.root / "node_modules", self.root / "site")
+            ),
+            PTNOTES_BUILD_PID=str(os.getpid()),
+        )
         return env
 
     def run_all(self, chapters: list[Chapter]) -> list[Outcome]:
@@ -162,6 +217,11 @@ class Executor:
         If a chapter fails, the others still finish (their good results are cached) and the
         first failure is raised. An interrupt stops every chapter that is running.
         """
+        self._clean_once()
+        with _terminate_as_interrupt():
+            return self._run_all(chapters)
+
+    def _run_all(self, chapters: list[Chapter]) -> list[Outcome]:
         if self.jobs == 1 or len(chapters) < 2:
             return [self.run(chapter) for chapter in chapters]
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="chapter")
@@ -190,29 +250,41 @@ class Executor:
             _kill_group(process)
 
     def run(self, chapter: Chapter) -> Outcome:
-        """Returns the chapter's outputs, running it only when its cache entry is missing."""
-        key = self.key(chapter)
-        entry = self.cache_dir / chapter.name / key
-        if (entry / RUN_INFO).is_file():
-            return self._load(chapter, entry, cache_hit=True)  # same test as is_fresh(), key computed once
+        """Returns the chapter's outputs, running it only when its entry is missing or an input it used changed."""
+        with _terminate_as_interrupt():
+            return self._run(chapter)
 
+    def _run(self, chapter: Chapter) -> Outcome:
+        self._clean_once()
         chapter_dir = self.cache_dir / chapter.name
         chapter_dir.mkdir(parents=True, exist_ok=True)
-        self._remove_dead_temporaries(chapter_dir)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=chapter_dir))
-        try:
-            run_info = self._execute(chapter, tmp, key)
-            (tmp / RUN_INFO).write_text(json.dumps(run_info, ensure_ascii=False, indent=2), "utf-8")
-            try:
-                tmp.rename(entry)
-            except OSError:
-                # Another build finished the same key first: its entry is as good as ours.
-                if not (entry / RUN_INFO).is_file():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        self._prune(chapter_dir)
-        return self._load(chapter, entry, cache_hit=False)
+        for attempt in range(1, ATTEMPTS + 1):
+            key = self.key(chapter)
+            entry = chapter_dir / key
+            with _locked(chapter_dir / LOCK_NAME):  # another build running this chapter: wait for it
+                if self.changes(entry) == []:
+                    return self._load(chapter, entry, cache_hit=True)
+                tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=chapter_dir))
+                try:
+                    run_info = self._execute(chapter, tmp, key)
+                    try:
+                        record = inputs.settle(tmp / inputs.INPUTS, self.roots)
+                    except inputs.InputsChanged as changed:
+                        if attempt == ATTEMPTS:
+                            raise ChapterFailed(chapter.name, f"运行期间输入 {changed} 被修改，结果没有保存", "") from None
+                        continue
+                    if self.key(chapter) != key:  # a source changed while the chapter ran
+                        if attempt == ATTEMPTS:
+                            raise ChapterFailed(chapter.name, "运行期间源文件被修改，结果没有保存", "")
+                        continue
+                    (tmp / inputs.INPUTS).write_text(json.dumps(record, indent=1, sort_keys=True), "utf-8")
+                    (tmp / RUN_INFO).write_text(json.dumps(run_info, ensure_ascii=False, indent=2), "utf-8")
+                    _replace(entry, tmp)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+            self._prune(chapter_dir)
+            return self._load(chapter, entry, cache_hit=False)
+        raise AssertionError("unreachable")
 
     def _execute(self, chapter: Chapter, out_dir: Path, key: str) -> dict:
         log_path = out_dir / LOG_NAME
@@ -221,13 +293,14 @@ class Executor:
             process = subprocess.Popen(
                 self.command(chapter, out_dir),
                 cwd=self.root,
-                env=self._environment(),
+                env=self._environment(out_dir),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # so that a timeout can stop the chapter's workers too
                 preexec_fn=_die_with_parent,
             )
+            (out_dir / PGID_FILE).write_text(str(process.pid))  # the chapter leads its own process group
             with self._lock:
                 self._running.add(process)
             try:
@@ -237,6 +310,8 @@ class Executor:
                 _reap(process)
                 raise
             finally:
+                _kill_group(process)  # whatever the chapter left behind (workers, a sleep) dies with it
+                (out_dir / PGID_FILE).unlink(missing_ok=True)
                 with self._lock:
                     self._running.discard(process)
         wall = time.perf_counter() - started
@@ -280,11 +355,58 @@ class Executor:
 
 
 def _die_with_parent() -> None:
-    """Linux: a chapter is killed when the build that started it dies (even by SIGKILL),
-    so no orphan keeps writing into a temporary folder that the next build removes."""
+    """Linux: a chapter gets SIGTERM when the build that started it dies (even by SIGKILL);
+    bookbuild/trace.py turns it into SIGKILL for the chapter's whole process group, so no
+    orphan keeps writing into a temporary folder that the next build removes."""
     if sys.platform.startswith("linux"):
         PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class _terminate_as_interrupt:
+    """While the build runs chapters, SIGTERM (what CI and `timeout` send) stops it the way Ctrl-C
+    does: every running chapter's process group is killed and its temporary folder removed."""
+
+    def __enter__(self):
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._interrupt)
+        return self
+
+    @staticmethod
+    def _interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+class _locked:
+    """An exclusive lock on a file, held for a ``with`` block (released if the process dies)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        self.handle = self.path.open("a")
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def _replace(entry: Path, new: Path) -> None:
+    """Puts a finished run in place of the entry (an entry whose inputs changed is replaced)."""
+    if entry.exists():
+        old = entry.with_name(f".old-{os.getpid()}-{entry.name}")
+        entry.rename(old)
+        new.rename(entry)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        new.rename(entry)
 
 
 def _kill_group(process: subprocess.Popen) -> None:

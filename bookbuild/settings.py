@@ -30,6 +30,8 @@ def executor_from_environment(root: Path) -> Executor:
     jobs_text = os.environ.get("PTNOTES_JOBS", str(min(2, os.cpu_count() or 1)))
     if not jobs_text.isdigit() or int(jobs_text) < 1:
         raise SettingsError(f"PTNOTES_JOBS 必须是正整数，而不是 {jobs_text!r}")
+    threads_text = os.environ.get("OMP_NUM_THREADS", "")
+    threads = int(threads_text) if threads_text.isdigit() and int(threads_text) > 0 else None
     seed_text = os.environ.get("PTNOTES_SEED", "0")
     if not seed_text.isdigit() or int(seed_text) > MAX_SEED:
         raise SettingsError(f"PTNOTES_SEED 必须是 0 到 {MAX_SEED} 之间的整数，而不是 {seed_text!r}")
@@ -49,4 +51,5 @@ def executor_from_environment(root: Path) -> Executor:
         timeout=timeout,
         jobs=int(jobs_text),
         seed=int(seed_text),
+        threads=threads,
     )

@@ -168,6 +168,7 @@ class Run:
             "python": platform.python_version(),
             "mode": "quick" if self.quick else "full",
             "seed": self.seed,
+            "threads": torch.get_num_threads(),
             "wall_time_s": round(time.perf_counter() - self.started, 3),
         }
         if self.device.type == "cuda":
@@ -259,6 +260,8 @@ def _prepare_output(parser: argparse.ArgumentParser, out: Path) -> Path:
 def _configure_matplotlib() -> None:
     import matplotlib
 
+    # 图只由这里的设置决定：读者或构建机器上的 matplotlibrc（工作目录里的、配置目录里的）都不起作用
+    matplotlib.rcdefaults()
     matplotlib.use("Agg")
     from matplotlib import font_manager
 

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -164,7 +165,7 @@ def test_a_failing_chapter_keeps_the_previous_outputs(project):
     assert "RuntimeError: boom 42" in failure.value.tail
     assert "Traceback" in failure.value.tail
     assert sorted(p.name for p in good.entry.iterdir()) == before
-    assert sorted(p.name for p in (project / "cache" / "alpha").iterdir()) == [good.entry.name]
+    assert sorted(p.name for p in (project / "cache" / "alpha").iterdir() if p.name != ".lock") == [good.entry.name]
     assert leftovers(project) == []
 
 
@@ -210,21 +211,30 @@ def wait_for(predicate, seconds=30.0):
     return False
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["killed", "interrupted"])
+def gone(pattern: str) -> bool:
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode != 0
+
+
+@pytest.mark.parametrize(
+    "how", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["killed", "interrupted", "terminated"]
+)
 def test_a_build_stopped_midway_leaves_no_entry_and_the_next_recovers(project, how):
-    write_chapter(project / "code", "alpha", imports="import kit_helper", body="time.sleep(60)")
+    # the chapter starts a worker of its own, as a DataLoader or multiprocessing would
+    body = 'import subprocess; subprocess.Popen(["sleep", "4242"]); time.sleep(60)'
+    write_chapter(project / "code", "alpha", imports="import kit_helper", body=body)
     script = RUN_ONE.format(root=str(ROOT), project=str(project))
     build = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
     assert wait_for(lambda: list((project / "cache").rglob(".tmp-*/partial.txt"))), "the chapter never started"
     build.send_signal(how)
     build.wait(timeout=30)
     assert build.returncode != 0
-    # The chapter dies with the build that started it, and nothing became an entry.
-    assert wait_for(lambda: subprocess.run(["pgrep", "-f", "alpha.py"], capture_output=True).returncode != 0)
+    # The chapter and its worker die with the build that started it, and nothing became an entry.
+    assert wait_for(lambda: gone("alpha.py")), "the chapter outlived its build"
+    assert wait_for(lambda: gone("sleep 4242")), "the chapter's worker outlived the build"
     entries = [p for p in (project / "cache" / "alpha").iterdir() if not p.name.startswith(".")]
     assert entries == []
-    if how == signal.SIGINT:
-        assert leftovers(project) == []  # an interrupt cleans up after itself
+    if how != signal.SIGKILL:
+        assert leftovers(project) == []  # an interrupt or a termination cleans up after itself
 
     write_chapter(project / "code", "alpha", imports="import kit_helper")
     outcome = make_executor(project).run(next(c for c in discover(project / "code") if c.name == "alpha"))
@@ -280,7 +290,7 @@ def test_a_failure_side_by_side_names_its_chapter_and_keeps_the_others(project):
     assert failure.value.chapter == "beta" and "bad beta" in failure.value.tail
     assert executed(project) == ["alpha", "beta", "gamma"]
     write_chapter(project / "code", "beta", data_files=["set/raw.bin"])  # fixed
-    hits = run_all(make_executor(project))  # alpha and gamma were cached; beta was not
+    hits = run_all(make_executor(project, jobs=2))  # alpha and gamma were cached; beta was not
     assert hits == {"alpha": True, "beta": False, "gamma": True}
     assert leftovers(project) == []
 
@@ -311,3 +321,117 @@ def test_interrupting_side_by_side_runs_stops_every_chapter(project):
     )
     assert [p for p in (project / "cache").glob("*/*") if not p.name.startswith(".")] == []
     assert leftovers(project) == []
+
+
+def test_a_killed_chapter_takes_its_workers_with_it(project):
+    body = 'import subprocess; subprocess.Popen(["sleep", "4343"]); os.kill(os.getpid(), 9)'
+    write_chapter(project / "code", "alpha", body=body)
+    with pytest.raises(ChapterFailed):
+        make_executor(project).run(next(c for c in discover(project / "code") if c.name == "alpha"))
+    assert wait_for(lambda: gone("sleep 4343"))
+    assert leftovers(project) == []
+
+
+def chapter_named(project, name):
+    return next(c for c in discover(project / "code") if c.name == name)
+
+
+def test_a_file_the_chapter_reads_is_an_input(project):
+    (project / "code" / "settings.json").write_text('{"scale": 1}')
+    write_chapter(project / "code", "alpha", body='json.loads((Path(__file__).parent / "settings.json").read_text())')
+    run_all(make_executor(project))
+    executed(project)
+    settings = project / "code" / "settings.json"
+    settings.write_text('{"scale": 1}')  # touched, same content: still fresh
+    assert run_all(make_executor(project))["alpha"] is True
+    settings.write_text('{"scale": 2}')
+    assert make_executor(project).is_fresh(chapter_named(project, "alpha")) is False
+    run_all(make_executor(project))
+    assert executed(project) == ["alpha"]
+
+
+def test_a_module_imported_by_name_is_an_input(project):
+    (project / "code" / "found_late.py").write_text("SCALE = 1\n")
+    write_chapter(project / "code", "alpha", body='import importlib; importlib.import_module("found_" + "late")')
+    run_all(make_executor(project))
+    executed(project)
+    (project / "code" / "found_late.py").write_text("SCALE = 22\n")
+    run_all(make_executor(project))
+    assert executed(project) == ["alpha"]
+
+
+def test_undeclared_data_the_chapter_reads_is_an_input(project):
+    (project / "data" / "set" / "extra.bin").write_bytes(b"\x01")
+    write_chapter(project / "code", "alpha", body='(Path(os.environ["PTNOTES_DATA"]) / "set" / "extra.bin").read_bytes()')
+    run_all(make_executor(project))
+    executed(project)
+    (project / "data" / "set" / "extra.bin").write_bytes(b"\x02")  # same size, new content
+    run_all(make_executor(project))
+    assert executed(project) == ["alpha"]
+
+
+def test_an_imported_distributions_version_is_an_input(project, monkeypatch):
+    write_chapter(project / "code", "alpha", imports="import yaml")
+    executor = make_executor(project)
+    run_all(executor)
+    executed(project)
+    record = json.loads(next((project / "cache" / "alpha").glob("*/inputs.json")).read_text())
+    assert "PyYAML" in record["distributions"]
+    executor = make_executor(project)
+    monkeypatch.setattr(executor, "installed", lambda: {**executor_installed(), "pyyaml": "0.0"})
+    assert run_all(executor) == {"alpha": False, "beta": True, "gamma": True}
+
+
+def executor_installed():
+    from bookbuild.inputs import installed_distributions
+
+    return installed_distributions()
+
+
+def test_an_input_edited_during_the_run_is_not_stored_under_the_old_inputs(project):
+    data = project / "data" / "set" / "raw.bin"
+    body = "(Path(os.environ['PTNOTES_DATA']) / 'set' / 'raw.bin').read_bytes(); time.sleep(1.5)"
+    write_chapter(project / "code", "beta", data_files=["set/raw.bin"], body=body)
+
+    def edit_midway():
+        assert wait_for(lambda: list((project / "cache").rglob(".tmp-*/partial.txt")))
+        time.sleep(0.3)
+        data.write_bytes(b"\x07\x07\x07")
+
+    editor = threading.Thread(target=edit_midway)
+    editor.start()
+    outcome = make_executor(project).run(chapter_named(project, "beta"))
+    editor.join()
+    assert executed(project) == ["beta", "beta"]  # the first run read the old data: run again
+    record = json.loads((outcome.entry / "inputs.json").read_text())
+    assert record["files"]["data:set/raw.bin"]["size"] == 3
+    assert make_executor(project).is_fresh(chapter_named(project, "beta"))
+
+
+def test_a_chapter_that_keeps_changing_its_input_fails_clearly(project):
+    body = "p = Path(os.environ['PTNOTES_DATA']) / 'set' / 'raw.bin'; p.read_bytes(); p.write_bytes(os.urandom(4))"
+    write_chapter(project / "code", "beta", data_files=["set/raw.bin"], body=body)
+    with pytest.raises(ChapterFailed, match="运行期间输入"):
+        make_executor(project).run(chapter_named(project, "beta"))
+    assert [p for p in (project / "cache" / "beta").iterdir() if not p.name.startswith(".")] == []
+
+
+def test_threads_are_part_of_the_key_and_set_for_every_chapter(project):
+    write_chapter(project / "code", "alpha", value='int(os.environ["OMP_NUM_THREADS"])')
+    one = make_executor(project, threads=1).run(chapter_named(project, "alpha"))
+    two = make_executor(project, threads=2).run(chapter_named(project, "alpha"))
+    assert not two.cache_hit and one.entry != two.entry
+    assert (one.results["results"]["value"], two.results["results"]["value"]) == (1, 2)
+
+
+def test_two_builds_at_once_run_a_chapter_once(project):
+    write_chapter(project / "code", "alpha", body="time.sleep(1)")
+    alpha = chapter_named(project, "alpha")
+    outcomes = []
+    builds = [threading.Thread(target=lambda: outcomes.append(make_executor(project).run(alpha))) for _ in range(2)]
+    for build in builds:
+        build.start()
+    for build in builds:
+        build.join()
+    assert executed(project) == ["alpha"]
+    assert sorted(o.cache_hit for o in outcomes) == [False, True]
