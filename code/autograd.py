@@ -9,6 +9,7 @@ import chapter_kit
 # 笔记里传给 backward 的向量
 V = [1.0, 0.1, 20.0]
 N_PLOT = 200
+EXACT_TOL = 1e-5  # 自动求导与手算结果最多相差多少算“一致”（只有 float32 的舍入误差）
 
 
 def notes_example(device):
@@ -75,6 +76,8 @@ def main(argv=None):
         ]
     )
     first, second = accumulation_example(device)
+    # “各分量的梯度各自乘上对应的值”：只取雅可比矩阵的对角线，v_i · ∂f_i/∂x_i
+    elementwise = v * torch.diagonal(jacobian_by_hand)
 
     # 图：f(x) = x^3 与自动求导得到的导数，对照手推的 3x^2
     grid = torch.linspace(-2, 2, N_PLOT, requires_grad=True, device=device)
@@ -89,19 +92,61 @@ def main(argv=None):
     ax.set_title("自动求导与手推导数")
     run.save_figure(fig, "derivative")
 
+    notes_error = (x.grad - by_hand).abs().max().item()
+    vjp_error = (by_backward - v @ jacobian_by_hand).abs().max().item()
+    jacobian_error = (by_jacobian - v @ jacobian_by_hand).abs().max().item()
+    elementwise_gap = (elementwise - v @ jacobian_by_hand).abs().max().item()
+    derivative_error = (grid.grad - 3 * grid.detach() ** 2).abs().max().item()
+
     run.record(
         notes_grad=x.grad,
         notes_grad_by_hand=by_hand,
-        notes_error=(x.grad - by_hand).abs().max(),
+        notes_error=notes_error,
         y_grad_fn=type(y.grad_fn).__name__,
         variable_type=f"{type(legacy).__module__}.{type(legacy).__name__}",
         vjp_backward=by_backward,
         vjp_jacobian=by_jacobian,
         vjp_by_hand=v @ jacobian_by_hand,
-        vjp_max_error=(by_backward - v @ jacobian_by_hand).abs().max(),
+        vjp_max_error=vjp_error,
+        jacobian_max_error=jacobian_error,
+        vjp_elementwise=elementwise,
+        elementwise_gap=elementwise_gap,
+        exact_tol=EXACT_TOL,
         accumulate_first=first,
         accumulate_second=second,
-        derivative_max_error=(grid.grad - 3 * grid.detach() ** 2).abs().max(),
+        derivative_max_error=derivative_error,
+    )
+    run.claim(
+        "notes_grad_is_2v",
+        notes_error < EXACT_TOL,
+        f"笔记例子的 x.grad 与手算的 2v 最多相差 {notes_error:.1e} < {EXACT_TOL:.0e}",
+    )
+    run.claim(
+        "variable_is_tensor",
+        type(legacy) is torch.Tensor and legacy.requires_grad,
+        f"Variable(...) 返回的对象类型是 {type(legacy).__module__}.{type(legacy).__name__}，"
+        f"requires_grad = {legacy.requires_grad}",
+    )
+    run.claim(
+        "vjp_matches_hand",
+        max(vjp_error, jacobian_error) < EXACT_TOL,
+        f"backward(v) 与手算的 vᵀJ 最多相差 {vjp_error:.1e}，先求雅可比矩阵再相乘的最多相差 {jacobian_error:.1e}，"
+        f"都 < {EXACT_TOL:.0e}",
+    )
+    run.claim(
+        "elementwise_is_wrong",
+        elementwise_gap > 0.5,
+        f"“逐个相乘” v_i·∂f_i/∂x_i 与 vᵀJ 最多相差 {elementwise_gap:.2f} > 0.5",
+    )
+    run.claim(
+        "grad_accumulates",
+        second == 2 * first,
+        f"第一次 backward 后 w.grad = {first:g}，不清零再来一次 = {second:g} = 2 × {first:g}",
+    )
+    run.claim(
+        "derivative_matches_hand",
+        derivative_error < EXACT_TOL,
+        f"{N_PLOT} 个点上自动求导与 3x² 最多相差 {derivative_error:.1e} < {EXACT_TOL:.0e}",
     )
     run.finish()
 

@@ -18,6 +18,8 @@ INPUT_SIZES = (7, 28, 33)
 # 页面上展示的几组 (kernel, stride, padding, dilation)，输入边长 28
 SHOWN = ((3, 1, 1, 1), (5, 1, 2, 1), (5, 1, 0, 1), (2, 2, 0, 1), (3, 2, 1, 1), (7, 3, 2, 1), (3, 1, 1, 2), (5, 2, 3, 2))
 IMAGE_SIZE = 64
+CIRCLE = (20, 22, 12)  # 测试图里亮圆的圆心 (x, y) 和半径
+SECTOR_DEG = 30  # 比较圆周上“左右两侧”和“上下两侧”：离水平、竖直方向各 30° 以内的扇区
 
 
 # --8<-- [start:formula]
@@ -103,7 +105,8 @@ def test_image(size, device):
     """一张合成的灰度图：亮的圆、斜放的方块和一道渐变，边缘方向各不相同。"""
     ys, xs = torch.meshgrid(torch.arange(size, device=device), torch.arange(size, device=device), indexing="ij")
     image = 0.25 * xs / size
-    image = torch.where((xs - 20) ** 2 + (ys - 22) ** 2 < 12**2, 1.0, image)
+    cx, cy, radius = CIRCLE
+    image = torch.where((xs - cx) ** 2 + (ys - cy) ** 2 < radius**2, 1.0, image)
     diamond = (xs - 44).abs() + (ys - 42).abs()  # 旋转 45° 的正方形
     image = torch.where(diamond < 14, 0.7, image)
     return image.float()[None, None]  # (1, 1, 64, 64)
@@ -124,6 +127,20 @@ def apply_filters(image):
     weight = torch.tensor(list(FILTERS.values()), device=image.device).unsqueeze(1)  # (6, 1, 3, 3)
     return F.conv2d(image, weight, padding=1)  # (1, 6, 64, 64)：一个卷积层，6 个手工设定的卷积核
 # --8<-- [end:kernels]
+
+
+def side_ratio(response):
+    """圆周附近，左右两侧的响应（绝对值之和）是上下两侧的几倍。"""
+    size = response.shape[-1]
+    ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    cx, cy, radius = CIRCLE
+    dx, dy = (xs - cx).float(), (ys - cy).float()
+    ring = ((dx**2 + dy**2).sqrt() - radius).abs() <= 3  # 圆的边缘附近
+    slope = math.tan(math.radians(SECTOR_DEG))
+    sides = ring & (dy.abs() < slope * dx.abs())  # 左右两侧
+    poles = ring & (dx.abs() < slope * dy.abs())  # 上下两侧
+    magnitude = response.abs().cpu()
+    return (magnitude[sides].sum() / magnitude[poles].sum()).item()
 
 
 def main(argv=None):
@@ -151,14 +168,23 @@ def main(argv=None):
     image = test_image(IMAGE_SIZE, device)
     filtered = apply_filters(image)
 
-    fig, axes = plt.subplots(2, 3, figsize=(9, 6.8))
+    fig, axes = plt.subplots(2, 3, figsize=(7, 5.2))  # 宽 7 英寸：页面上的字不小于 9 pt
     for ax, title, picture in zip(axes.flat, FILTERS, filtered[0], strict=True):
         ax.imshow(picture.cpu().numpy(), cmap="gray")
-        ax.set_title(title, fontsize=11)
+        ax.set_title(title, fontsize=10)
         ax.set_axis_off()
-    fig.suptitle("同一张图经过不同的 3×3 卷积核")
+    fig.suptitle("同一张图经过不同的 3×3 卷积核", fontsize=11)
     fig.tight_layout(h_pad=1.5)
     run.save_figure(fig, "kernels")
+
+    names = list(FILTERS)
+    ratios = {name: side_ratio(filtered[0, i]) for i, name in enumerate(names)}
+    vertical, horizontal, laplacian = ratios["Sobel：竖直边缘"], ratios["Sobel：水平边缘"], ratios["拉普拉斯：所有边缘"]
+    cnn_rows = layer_shapes(cnn, torch.zeros(1, 1, 28, 28, device=device))
+    cnn_out = [row["输出形状"] for row in cnn_rows]
+    same_ok = all(row["输出边长"] == (28 if row["kernel_size"] % 2 == 1 else 27) for row in same)
+    steps = (signal[0, 0, 1:] - signal[0, 0, :-1]).tolist()  # 后一个减前一个：上升 +1，下降 −1
+    marked = {i: value for i, value in enumerate(edges[0, 0].tolist()) if value != 0}
 
     run.record(
         combinations=len(checks),
@@ -172,8 +198,44 @@ def main(argv=None):
         signal=signal[0, 0],
         edges=edges[0, 0],
         cnn_structure=str(cnn),
-        cnn_shapes=layer_shapes(cnn, torch.zeros(1, 1, 28, 28, device=device)),
+        cnn_shapes=cnn_rows,
         cnn_parameters=sum(p.numel() for p in cnn.parameters()),
+        vertical_side_ratio=vertical,
+        horizontal_pole_ratio=1 / horizontal,
+        laplacian_side_ratio=laplacian,
+        sector_deg=SECTOR_DEG,
+    )
+    run.claim(
+        "formula_matches_conv2d",
+        len(checks) > 300 and not mismatches,
+        f"{len(checks)} 种组合中公式与 nn.Conv2d 不一致的有 {len(mismatches)} 种",
+    )
+    run.claim(
+        "odd_kernels_keep_size",
+        same_ok,
+        "padding=(k−1)//2 时输出边长：" + "，".join(f"k={row['kernel_size']}→{row['输出边长']}" for row in same)
+        + "（奇数 k 保持 28，偶数 k 少 1）",
+    )
+    run.claim(
+        "edges_mark_changes",
+        edges[0, 0].tolist() == steps and list(marked.values()) == [1.0, -1.0],
+        f"卷积结果中非零的是 {marked}（位置: 值），与信号相邻两点之差 {steps} 逐项相等",
+    )
+    run.claim(
+        "sobel_sees_one_direction",
+        vertical > 3 and 1 / horizontal > 3,
+        f"圆周上，竖直边缘核在左右两侧的响应是上下两侧的 {vertical:.1f} 倍，水平边缘核在上下两侧的响应是左右两侧的"
+        f" {1 / horizontal:.1f} 倍，都 > 3",
+    )
+    run.claim(
+        "laplacian_all_directions",
+        0.8 < laplacian < 1.25,
+        f"圆周上，拉普拉斯核左右两侧与上下两侧的响应之比 {laplacian:.2f} 在 0.8 与 1.25 之间",
+    )
+    run.claim(
+        "cnn_keeps_then_halves",
+        cnn_out[1:3] == ["(1, 16, 14, 14)", "(1, 32, 7, 7)"],
+        f"conv1、conv2 两组之后的形状 {cnn_out[1]}、{cnn_out[2]}：卷积保持 28×28 和 14×14，池化减半",
     )
     run.finish()
 

@@ -12,7 +12,8 @@ from torchvision.datasets import ImageFolder
 
 import chapter_kit
 
-CLASSES = ("circle", "square", "triangle")
+# 故意不按字母顺序创建文件夹：ImageFolder 给类别编号时按名字排序，与创建的先后无关
+CLASSES = ("triangle", "square", "circle")
 IMAGES_PER_CLASS = 8
 MIN_SIZE, MAX_SIZE = 24, 40  # 图片边长故意各不相同，用来演示 collate_fn
 BATCH_SIZE = 4
@@ -111,17 +112,21 @@ def main(argv=None):
         # --8<-- [end:variable]
         raw_sizes = sorted({tuple(raw[i][0].shape[1:]) for i in range(len(raw))})
 
-    fig, axes = plt.subplots(1, BATCH_SIZE, figsize=(9, 2.8))
+    fig, axes = plt.subplots(1, BATCH_SIZE, figsize=(7, 2.4))  # 宽 7 英寸：页面上的字不小于 9 pt
     for ax, picture, target, (height, width) in zip(axes, padded, padded_labels, sizes.tolist(), strict=True):
         ax.imshow(picture[0].numpy(), cmap="gray", vmin=0, vmax=1)
         ax.add_patch(plt.Rectangle((-0.5, -0.5), width, height, fill=False, ec="tab:orange", lw=1.5))
-        ax.set_title(f"{dataset.classes[target]}（{height}×{width}）", fontsize=10)
+        ax.set_title(f"{dataset.classes[target]}（{height}×{width}）", fontsize=9)
         ax.set_axis_off()
-    fig.suptitle(f"pad_collate 补零后的一批：{tuple(padded.shape)}，橙框是原图")
+    fig.suptitle(f"pad_collate 补零后的一批：{tuple(padded.shape)}，橙框是原图", fontsize=10)
     fig.tight_layout()
     run.save_figure(fig, "padded_batch")
 
+    same_samples = sorted(first_epoch) == sorted(second_epoch)
+    largest = [max(h for h, _ in sizes.tolist()), max(w for _, w in sizes.tolist())]
+
     run.record(
+        created_order=list(CLASSES),
         classes=dataset.classes,
         class_to_idx=dataset.class_to_idx,
         images_per_class=IMAGES_PER_CLASS,
@@ -140,6 +145,31 @@ def main(argv=None):
         default_collate_error=default_collate_error,
         padded_shape=list(padded.shape),
         padded_sizes=sizes,
+    )
+    run.claim(
+        "classes_sorted",
+        dataset.classes == sorted(CLASSES) and dataset.classes != list(CLASSES),
+        f"创建顺序 {list(CLASSES)}，ImageFolder 的类别 {dataset.classes}：按字母排序",
+    )
+    run.claim(
+        "reshuffled",
+        same_samples and first_epoch != second_epoch,
+        f"两个 epoch 的标签顺序不同（{first_epoch != second_epoch}），但是同一组样本（{same_samples}）",
+    )
+    run.claim(
+        "workers_same_batches",
+        same_batches,
+        f"num_workers={NUM_WORKERS} 与单进程逐批比较：{len(loader)} 批全部相同 = {same_batches}",
+    )
+    run.claim(
+        "default_collate_fails",
+        bool(default_collate_error),
+        f"默认 collate 在 {len(raw_sizes)} 种尺寸的图上报错：{default_collate_error or '（没有报错）'}",
+    )
+    run.claim(
+        "padded_to_largest",
+        list(padded.shape[2:]) == largest,
+        f"补零后的高、宽 {list(padded.shape[2:])} = 这一批原图的最大高、宽 {largest}",
     )
     run.finish()
 

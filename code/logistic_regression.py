@@ -18,6 +18,7 @@ STEPS = 1000
 QUICK_STEPS = 300
 PASS_LINE = 130.0  # 两门成绩之和超过它（再加一点噪声）就算“通过”
 LABEL_NOISE = 8.0
+SAME_TOL = 1e-4  # 两种写法训练后的参数最多相差多少算“同一个模型”（参数的大小在 10 左右）
 
 
 # --8<-- [start:data]
@@ -99,6 +100,15 @@ def main(argv=None):
     bce_logits = nn.BCEWithLogitsLoss(reduction="none")(logits, targets)  # 精确值：40 和 120
     # --8<-- [end:stability]
 
+    with torch.no_grad():
+        # 笔记所依据的书用 logits 训练后仍写 out.ge(0.5)：logit 落在 (0, 0.5) 的样本会被判成 0
+        logit_out = logit_model(x)
+        between = int(((logit_out > 0) & (logit_out < 0.5)).sum().item())
+        wrong_threshold_accuracy = ((logit_out >= 0.5).float() == y).float().mean()
+    parameter_difference = max(
+        (a - b).abs().max().item() for a, b in zip(notes_model.parameters(), logit_model.parameters(), strict=True)
+    )
+
     w = logit_model.lr.weight.detach().cpu()[0]
     b = logit_model.lr.bias.item()
     fig, ax = plt.subplots(figsize=(5.6, 5))
@@ -128,15 +138,27 @@ def main(argv=None):
         logit_loss=logit_losses[-1],
         notes_accuracy=notes_accuracy,
         logit_accuracy=logit_accuracy,
-        parameter_difference=max(
-            (a - b).abs().max().item()
-            for a, b in zip(notes_model.parameters(), logit_model.parameters(), strict=True)
-        ),
+        parameter_difference=parameter_difference,
+        same_tol=SAME_TOL,
+        logits_between=between,
+        wrong_threshold_accuracy=wrong_threshold_accuracy,
         weight=w,
         bias=b,
         probabilities=probabilities[:, 0],
         bce=bce[:, 0],
         bce_logits=bce_logits[:, 0],
+    )
+    run.claim(
+        "same_model",
+        parameter_difference < SAME_TOL,
+        f"两种写法训练后的参数最多相差 {parameter_difference:.1e} < {SAME_TOL:.0e}",
+    )
+    saturated = bce.flatten().tolist() == [100.0, 100.0]
+    exact = torch.allclose(bce_logits.flatten(), torch.tensor([40.0, 120.0]), atol=1e-4)
+    run.claim(
+        "bce_clamped_logits_exact",
+        saturated and exact,
+        f"BCELoss = {bce.flatten().tolist()}（都等于 100），BCEWithLogitsLoss = {bce_logits.flatten().tolist()}（与 40、120 相差 < 1e-4）",
     )
     run.finish()
 

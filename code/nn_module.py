@@ -8,6 +8,17 @@ from torch import nn
 import chapter_kit
 
 INPUT_SHAPE = (1, 1, 28, 28)  # (批大小, 通道, 高, 宽)：一张 28×28 的灰度图
+SHOWN_KERNELS = 8  # 图里画出 conv1 的前几个卷积核，以及它们各自的特征图
+
+
+def conv_count(in_channels, out_channels, kernel_size):
+    """手算 Conv2d 的参数个数：out × in × k × k 个权重，加 out 个偏置。"""
+    return out_channels * in_channels * kernel_size * kernel_size + out_channels
+
+
+def conv_size(size, kernel_size):
+    """不填充、步长为 1 时，卷积后的边长。"""
+    return size - (kernel_size - 1)
 
 
 # --8<-- [start:model]
@@ -69,29 +80,52 @@ def main(argv=None):
     with torch.no_grad():
         first = F.relu(model.conv1(x))  # (1, 20, 24, 24)
 
-    fig, axes = plt.subplots(3, 8, figsize=(10, 4.2))
+    # 上一行是卷积核，下一行是同一个卷积核得到的特征图：一一对应
+    fig, axes = plt.subplots(2, SHOWN_KERNELS + 1, figsize=(7, 2.6))
     axes[0, 0].imshow(x[0, 0].cpu().numpy(), cmap="gray")
     axes[0, 0].set_title("输入", fontsize=9)
-    for k, ax in enumerate(axes.flat[1:9]):
-        ax.imshow(model.conv1.weight[k, 0].detach().cpu().numpy(), cmap="RdBu")
-        ax.set_title(f"卷积核 {k}", fontsize=9)
-    for k, ax in enumerate(axes.flat[9:]):
-        ax.imshow(first[0, k].cpu().numpy(), cmap="viridis")
-        ax.set_title(f"特征图 {k}", fontsize=9)
+    for k in range(SHOWN_KERNELS):
+        axes[0, k + 1].imshow(model.conv1.weight[k, 0].detach().cpu().numpy(), cmap="RdBu")
+        axes[0, k + 1].set_title(f"核 {k}", fontsize=9)
+        axes[1, k + 1].imshow(first[0, k].cpu().numpy(), cmap="viridis")
+        axes[1, k + 1].set_title(f"特征图 {k}", fontsize=9)
     for ax in axes.flat:
         ax.set_axis_off()
-    fig.suptitle("未训练的 conv1：前 8 个卷积核与前 15 张特征图")
+    fig.suptitle(f"未训练的 conv1：前 {SHOWN_KERNELS} 个卷积核（上）与各自的特征图（下）", fontsize=10)
     fig.tight_layout()
     run.save_figure(fig, "conv1")
+
+    count = sum(p.numel() for p in model.parameters())
+    by_hand = conv_count(1, 20, 5) + conv_count(20, 20, 5)
+    side = INPUT_SHAPE[-1]
+    expected_shape = [INPUT_SHAPE[0], 20, conv_size(conv_size(side, 5), 5), conv_size(conv_size(side, 5), 5)]
+    children = [name for name, _ in model.named_children()]
 
     run.record(
         structure=str(model),
         parameters=table,
-        parameter_count=sum(p.numel() for p in model.parameters()),
+        parameter_count=count,
+        parameter_count_by_hand=by_hand,
+        shown_kernels=SHOWN_KERNELS,
         trainable_count=sum(p.numel() for p in model.parameters() if p.requires_grad),
         shapes=shapes,
         output_shape=list(output.shape),
-        children=[name for name, _ in model.named_children()],
+        children=children,
+    )
+    run.claim(
+        "count_by_hand",
+        count == by_hand,
+        f"从模型读出的参数个数 {count} = 手算的 (20×1×5×5+20) + (20×20×5×5+20) = {by_hand}",
+    )
+    run.claim(
+        "shapes_shrink_by_4",
+        list(output.shape) == expected_shape,
+        f"输出形状 {list(output.shape)} = 每次卷积边长减 4 得到的 {expected_shape}",
+    )
+    run.claim(
+        "relu_not_a_child",
+        children == ["conv1", "conv2"],
+        f"登记的子模块是 {children}，没有 relu",
     )
     run.finish()
 

@@ -19,6 +19,12 @@ STEPS = 150  # 笔记循环 150 步（莫烦的原脚本是 200 步）
 PLOT_EVERY = 5  # 笔记每 5 步重画一次
 QUICK_PLOT_EVERY = 15  # 快速模式少录几帧
 NOISE = 0.2  # 噪声服从 [0, 0.2) 上的均匀分布
+# 同样的设置换几个种子再训练几次：一次运行的结果有偶然性，页面报中位数和范围
+REPEATS = 8
+QUICK_REPEATS = 3
+TEST_DRAWS = 100  # 在同样的 x 上重新抽这么多遍噪声，估计测试误差
+NEAR_FLOOR = 4.0  # “离下限不远”：损失的中位数不超过噪声方差的这么多倍
+FAR_BELOW = 0.2  # “远低于常数预测”：损失的中位数不超过常数预测损失的这么多倍
 
 
 # --8<-- [start:data]
@@ -50,9 +56,27 @@ def draw_fit(ax, x, y, prediction, loss):
     ax.cla()
     ax.scatter(x.cpu().numpy(), y.cpu().numpy(), s=12)
     ax.plot(x.cpu().numpy(), prediction.detach().cpu().numpy(), "r-", lw=5)
-    ax.text(0.5, 0, f"Loss={loss:.4f}", fontdict={"size": 20, "color": "red"})
+    # 用坐标轴的相对坐标放在右下角、向左对齐到右边框，损失再大文字也不会跑出图外
+    ax.text(0.97, 0.04, f"Loss={loss:.4f}", transform=ax.transAxes, ha="right", va="bottom",
+            fontdict={"size": 18, "color": "red"})
     ax.set_xlim(-1.05, 1.05)
     ax.set_ylim(-0.1, 1.3)
+
+
+def train_repeat(seed, steps, device):
+    """换一个种子（新的噪声、新的初始参数），按笔记的设置再训练一次，返回最终损失、噪声方差和常数预测的损失。"""
+    torch.manual_seed(seed)
+    xs, ys = (t.to(device) for t in make_data())
+    net = Net(n_feature=1, n_hidden=N_HIDDEN, n_output=1).to(device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=LR)
+    for _ in range(steps):
+        loss = F.mse_loss(net(xs), ys)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        final = F.mse_loss(net(xs), ys).item()
+    return final, (ys - xs.pow(2)).var(unbiased=False).item(), ys.var(unbiased=False).item()
 
 
 def main(argv=None):
@@ -108,18 +132,59 @@ def main(argv=None):
     run.save_figure(fig, "loss")
 
     noise = y - x.pow(2)
+    noise_floor = noise.var(unbiased=False).item()
+    constant_loss = y.var(unbiased=False).item()
+    with torch.no_grad():
+        # 测试误差：同样的 x、重新抽的噪声。它的期望不可能低于噪声的方差 0.2²/12
+        fresh = x.pow(2) + NOISE * torch.rand(TEST_DRAWS, *x.shape, device=run.device)  # (100, 100, 1)
+        test_loss = (fitted - fresh).pow(2).mean().item()
+
+    # 同样的设置换几个种子：最终损失是噪声方差的几倍、是常数预测损失的几倍
+    repeats = QUICK_REPEATS if run.quick else REPEATS
+    seeds = [run.seed * 100 + 1 + k for k in range(repeats)]  # 与主运行的种子错开
+    outcomes = [train_repeat(seed, run.args.steps, run.device) for seed in seeds]
+    to_floor = torch.tensor([final / floor for final, floor, _ in outcomes])
+    to_constant = torch.tensor([final / constant for final, _, constant in outcomes])
+    floor_median, constant_median = to_floor.quantile(0.5).item(), to_constant.quantile(0.5).item()
+
     run.record(
         steps=len(losses),
         plot_every=plot_every,
         frames=len(animation.frames),
         initial_loss=losses[0],
         final_loss=final_loss,
-        # 任何只看 x 的预测都去不掉噪声本身的方差：这是损失的下限
-        noise_floor=noise.var(unbiased=False),
+        # 样本里噪声的方差：只看 x 的模型在“新数据”上的误差平均起来不会低于它
+        noise_floor=noise_floor,
+        noise_variance=NOISE**2 / 12,  # U[0, 0.2) 的方差
         # 预测一个常数（y 的均值）时的损失：网络至少要比它好
-        constant_loss=y.var(unbiased=False),
+        constant_loss=constant_loss,
+        final_to_floor=final_loss / noise_floor,
+        constant_to_floor=constant_loss / noise_floor,
+        test_loss=test_loss,
+        test_draws=TEST_DRAWS,
         # 拟合曲线与真实均值 x² + 0.1 的平均绝对偏差
         fit_error=(fitted - (x.pow(2) + NOISE / 2)).abs().mean(),
+        repeats=repeats,
+        repeat_seeds=seeds,
+        repeat_to_floor=to_floor,
+        repeat_to_floor_median=floor_median,
+        repeat_to_floor_min=to_floor.min(),
+        repeat_to_floor_max=to_floor.max(),
+        repeat_to_constant=to_constant,
+        repeat_to_constant_median=constant_median,
+        repeat_to_constant_max=to_constant.max(),
+        near_floor=NEAR_FLOOR,
+        far_below=FAR_BELOW,
+    )
+    run.claim(
+        "loss_far_below_constant",
+        constant_median <= FAR_BELOW,
+        f"{repeats} 个种子上最终损失与常数预测损失之比的中位数 {constant_median:.3f} ≤ {FAR_BELOW}",
+    )
+    run.claim(
+        "loss_within_floor",
+        floor_median <= NEAR_FLOOR,
+        f"{repeats} 个种子上最终损失与噪声方差之比的中位数 {floor_median:.2f} ≤ {NEAR_FLOOR:g}",
     )
     run.finish()
 

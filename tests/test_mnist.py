@@ -136,14 +136,21 @@ def test_cnn_chapter_trains_on_the_tiny_set(tiny, tmp_path):
     assert results["notes_accuracy"] > 0.9 and results["improved_accuracy"] > 0.9
     assert results["notes_parameters"] == 28938
     assert results["notes_steps"] == 3000 // 50
+    assert results["train_float32_mb"] == pytest.approx(3000 * 28 * 28 * 4 / 1e6)
+    assert results["shown_wrong"] + results["shown_right"] == 24
+    assert set(document["claims"]) == {"improved_fewer_errors", "improved_lower_loss"}
     for figure in ("training_curve", "predictions", "kernels", "feature_maps"):
         assert (tmp_path / "out" / f"{figure}.png").is_file()
 
 
 def test_rnn_chapter_trains_on_the_tiny_set(tiny, tmp_path):
     root, _ = tiny
-    results = run_chapter("mnist_rnn", root, tmp_path / "out")["results"]
+    document = run_chapter("mnist_rnn", root, tmp_path / "out")
+    results = document["results"]
     assert results["lstm_accuracy"] > 0.5  # ten classes: chance is 0.1
+    assert results["cnn_parameters"] == 28938 and results["tutorial_parameters"] == 24714
+    claims = {"lstm_beats_rnn", "rnn_learns", "tuned_beats_tutorial", "cnn_not_fewer_parameters"}
+    assert set(document["claims"]) == claims
     assert results["lstm_parameters"] == 4 * (28 * 128 + 128 * 128 + 2 * 128) + 128 * 10 + 10
     assert results["rnn_parameters"] == 28 * 128 + 128 * 128 + 2 * 128 + 128 * 10 + 10
 
