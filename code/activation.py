@@ -5,6 +5,8 @@ $\sigma(x)=\frac{1}{1+e^{-x}}$，$\mathrm{ReLU}(x)=\max(0,x)$，$\mathrm{softplu
 导数不是手推公式画的，而是用自动求导（autograd）对同一组点求出来的。
 """
 
+import math
+
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
@@ -14,6 +16,8 @@ import chapter_kit
 # 超参数（与笔记相同）
 X_MIN, X_MAX = -5.0, 5.0
 N_POINTS = 200
+
+SATURATION = 0.01  # 导数小于它就算“饱和”（与“Sigmoid 的缺点”一章相同）
 
 # 每个面板的纵轴范围（与莫烦教程一致）
 Y_LIMITS = {
@@ -77,12 +81,63 @@ def main(argv=None):
     run.save_figure(plot_panels(x, grads, "激活函数的导数（自动求导）"), "derivatives")
 
     at_zero = activations(torch.zeros(1, device=run.device))
+    positive, negative = x > 0, x < 0
+    sigmoid, tanh, relu, softplus = (curves[name] for name in ("sigmoid", "tanh", "relu", "softplus"))
+    # tanh 是奇函数：x 与 −x（linspace 关于 0 对称，倒过来就是 −x）处的值互为相反数
+    tanh_odd_error = (tanh + tanh.flip(0)).abs().max().item()
+    softplus_gap = softplus - relu  # softplus 比 ReLU 高出多少：在 0 处最大（ln 2），两端趋于 0
+    sigmoid_grad_at_5 = grads["sigmoid"][-1].item()
     run.record(
         grad_max={name: g.max() for name, g in grads.items()},
         value_at_zero={name: y.item() for name, y in at_zero.items()},
         # x = 5 时 sigmoid 的导数：已经“饱和”，梯度几乎为零
-        sigmoid_grad_at_5=grads["sigmoid"][-1],
+        sigmoid_grad_at_5=sigmoid_grad_at_5,
         relu_dead_fraction=(grads["relu"] == 0).float().mean(),
+        sigmoid_min=sigmoid.min(),
+        sigmoid_max=sigmoid.max(),
+        tanh_min=tanh.min(),
+        tanh_max=tanh.max(),
+        softplus_gap_max=softplus_gap.max(),
+        softplus_gap_edge=softplus_gap[[0, -1]].max(),
+    )
+    run.claim(
+        "sigmoid_in_unit_interval",
+        bool(((sigmoid > 0) & (sigmoid < 1)).all()),
+        f"{N_POINTS} 个点上 sigmoid 的取值在 [{sigmoid.min():.4f}, {sigmoid.max():.4f}] ⊂ (0, 1)",
+    )
+    run.claim(
+        "tanh_zero_centred",
+        bool(((tanh > -1) & (tanh < 1)).all()) and abs(at_zero["tanh"].item()) < 1e-6 and tanh_odd_error < 1e-6,
+        f"tanh 的取值在 [{tanh.min():.4f}, {tanh.max():.4f}] ⊂ (−1, 1)，tanh(0) = {at_zero['tanh'].item():.1g}，"
+        f"|tanh(x) + tanh(−x)| 最大 {tanh_odd_error:.1e} < 1e-6",
+    )
+    relu_zero = int((relu[negative] == 0).sum())
+    relu_identity = int((relu[positive] == x[positive]).sum())
+    n_negative, n_positive = int(negative.sum()), int(positive.sum())
+    run.claim(
+        "relu_pieces",
+        relu_zero == n_negative and relu_identity == n_positive,
+        f"{n_negative} 个负数点中 {relu_zero} 个 ReLU 为 0，{n_positive} 个正数点中 {relu_identity} 个 ReLU(x) = x",
+    )
+    run.claim(
+        "softplus_smooth_relu",
+        bool((softplus > 0).all()) and softplus_gap.max().item() <= math.log(2) + 1e-6
+        and softplus_gap[[0, -1]].max().item() < SATURATION,
+        f"softplus 最小为 {softplus.min():.4f} > 0；比 ReLU 高出的最大值 {softplus_gap.max():.4f} ≤ ln 2，"
+        f"在 x = ±{X_MAX:g} 处只高出 {softplus_gap[[0, -1]].max():.4f} < {SATURATION}",
+    )
+    run.claim(
+        "sigmoid_saturates",
+        sigmoid_grad_at_5 < SATURATION,
+        f"sigmoid 在 x = {X_MAX:g} 处的导数 {sigmoid_grad_at_5:.4f} < {SATURATION}"
+        f"（最大值 {grads['sigmoid'].max():.4f}）",
+    )
+    grad_one = int((grads["relu"][positive] == 1).sum())
+    grad_zero = int((grads["relu"][negative] == 0).sum())
+    run.claim(
+        "relu_grad_one",
+        grad_one == n_positive and grad_zero == n_negative,
+        f"{n_positive} 个正数点中 {grad_one} 个 ReLU 的导数为 1，{n_negative} 个负数点中 {grad_zero} 个为 0",
     )
     run.finish()
 

@@ -15,6 +15,11 @@ TARGET_W = (1.0, -1.0)
 PATH_STEPS = 60
 QUICK_PATH_STEPS = 30
 PATH_LR = 0.6
+# 结论核对用的门槛
+FEW_SAME_SIGN = 0.05  # tanh 输入时同号的样本比例低于它，算“极少”
+BATCH_PARTIAL = 0.9  # 按 batch 求和后同号的比例低于它，算“缓解了一部分”
+FAR_ABOVE = 10  # “远高于”：至少是 tanh 一行的这么多倍
+CLOSER = 10  # tanh 的路径离目标的距离至少比 sigmoid 的近这么多倍
 
 
 # --8<-- [start:derivative]
@@ -118,6 +123,15 @@ def main(argv=None):
     def distance(path):
         return (path[-1] - torch.tensor(TARGET_W)).norm().item()
 
+    def steps_in_first_third_quadrant(path):
+        """每一步的位移 Δw 两个分量同号（或为 0）的步数：这样的一步沿第一、三象限的方向。"""
+        moves = path[1:] - path[:-1]  # (steps, 2)
+        return int((moves[:, 0] * moves[:, 1] >= 0).sum())
+
+    bound_ok = all(g <= 0.25**d for d, g in zip(depths, through_depth, strict=True))
+    sigmoid_quadrant = steps_in_first_third_quadrant(path_sigmoid)
+    tanh_quadrant = steps_in_first_third_quadrant(path_tanh)
+
     run.record(
         derivative_max=dy.max(),
         saturation_edge=edge,
@@ -134,6 +148,41 @@ def main(argv=None):
         path_steps=steps,
         distance_sigmoid=distance(path_sigmoid),
         distance_tanh=distance(path_tanh),
+        sigmoid_quadrant_steps=sigmoid_quadrant,
+        tanh_quadrant_steps=tanh_quadrant,
+    )
+    run.claim(
+        "depth_below_bound",
+        bound_ok,
+        f"1 到 {MAX_DEPTH} 层的导数都 ≤ (1/4)^层数（{MAX_DEPTH} 层：{through_depth[-1]:.2e} ≤ {0.25**MAX_DEPTH:.2e}）",
+    )
+    run.claim(
+        "sigmoid_all_same_sign",
+        sigmoid_fraction == 1.0,
+        f"输入来自 sigmoid 时，梯度各分量同号的样本比例 {sigmoid_fraction:.1%} = 100%",
+    )
+    run.claim(
+        "tanh_few_same_sign",
+        tanh_fraction < FEW_SAME_SIGN,
+        f"输入来自 tanh 时，同号的样本比例 {tanh_fraction:.2%} < {FEW_SAME_SIGN:.0%}",
+    )
+    run.claim(
+        "batch_partial",
+        batch_fraction < BATCH_PARTIAL and batch_fraction > FAR_ABOVE * tanh_fraction,
+        f"按 batch 求和后同号的比例 {batch_fraction:.1%} < {BATCH_PARTIAL:.0%}，"
+        f"且 > {FAR_ABOVE} × tanh 的 {tanh_fraction:.2%}",
+    )
+    run.claim(
+        "sigmoid_path_quadrants",
+        sigmoid_quadrant == steps,
+        f"sigmoid 输入的 {steps} 步中有 {sigmoid_quadrant} 步沿第一、三象限方向"
+        f"（tanh 输入：{tanh_quadrant} 步）",
+    )
+    run.claim(
+        "tanh_path_closer",
+        distance(path_tanh) * CLOSER < distance(path_sigmoid),
+        f"{steps} 步后离目标的距离：tanh 输入 {distance(path_tanh):.3f} × {CLOSER} "
+        f"< sigmoid 输入 {distance(path_sigmoid):.3f}",
     )
     run.finish()
 
