@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # MkDocs loads a hook by its path, not as part of a package
     sys.path.insert(0, str(ROOT))
 
-from bookbuild import notebooks, pages, settings  # noqa: E402
+from bookbuild import notebooks, pages, runner, settings  # noqa: E402
 from bookbuild.chapters import ChapterError, discover  # noqa: E402
 from bookbuild.runner import ChapterFailed  # noqa: E402
 
@@ -52,6 +52,7 @@ log = logging.getLogger("mkdocs.hooks.bookbuild")
 MATHJAX_PARTS = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions")
 
 _command = {"name": None}
+_state: dict = {}  # this build's executor, and the lock it holds on the cache while it runs
 _site: dict[str, Path] = {}  # a `mkdocs build` writes into a staging folder, moved into place at its end
 _outcomes: dict = {}
 _chapter_page: dict[str, pages.ChapterPage] = {}
@@ -72,8 +73,17 @@ def on_startup(command, dirty):
 
 @event_priority(-100)  # after every other on_config: the site folder is final
 def on_config(config):
-    """A build writes into a staging folder beside the site folder and replaces the site only
-    when it succeeded: a failed build leaves the previous site as it was."""
+    """Reads the settings (a bad one is one clear error); puts mkdocs-jupyter's cache beside the
+    chapters' cache instead of the working directory. A build writes into a staging folder beside
+    the site folder and replaces the site only when it succeeded: a failed build leaves the
+    previous site as it was."""
+    try:
+        _state["executor"] = settings.executor_from_environment(ROOT)
+    except settings.SettingsError as exc:
+        raise PluginError(str(exc)) from None
+    jupyter = config.plugins.get("mkdocs-jupyter")
+    if jupyter is not None:
+        jupyter.config["cache_dir"] = str(_state["executor"].cache_dir.parent / "mkdocs-jupyter")
     _site.clear()
     if _command["name"] not in ("build", "gh-deploy"):
         return config  # `mkdocs serve` builds into a temporary folder of its own
@@ -93,7 +103,21 @@ def on_config(config):
     return config
 
 
+def on_pre_build(config):
+    """Builds on one cache take turns: the chapters' cache, the notebooks and mkdocs-jupyter's
+    cache are shared, so a second build waits here for the first (and then runs no chapter)."""
+    lock = _state["executor"].cache_dir / ".build.lock"
+    _state["lock"] = runner.FileLock(lock).__enter__()
+
+
+def _release() -> None:
+    lock = _state.pop("lock", None)
+    if lock is not None:
+        lock.__exit__(None, None, None)
+
+
 def on_post_build(config):
+    _release()
     if not _site:
         return
     staging, real = _site["staging"], _site["real"]
@@ -110,6 +134,7 @@ def on_post_build(config):
 
 
 def on_build_error(error):
+    _release()
     if _site:
         shutil.rmtree(_site["staging"], ignore_errors=True)
 
@@ -151,10 +176,10 @@ def _notebook_files(config, source_dir: Path) -> list[File]:
 
 @event_priority(50)  # before mkdocs-jupyter's on_files, which turns the notebooks into pages
 def on_files(files, config):
+    executor = _state["executor"]
     try:
-        executor = settings.executor_from_environment(ROOT)
         chapters = discover(executor.code_dir)
-    except (settings.SettingsError, ChapterError) as exc:
+    except ChapterError as exc:
         raise PluginError(str(exc)) from None
     global _mode
     _outcomes.clear()

@@ -261,7 +261,7 @@ class Executor:
         for attempt in range(1, ATTEMPTS + 1):
             key = self.key(chapter)
             entry = chapter_dir / key
-            with _locked(chapter_dir / LOCK_NAME):  # another build running this chapter: wait for it
+            with FileLock(chapter_dir / LOCK_NAME):  # another build running this chapter: wait for it
                 if self.changes(entry) == []:
                     return self._load(chapter, entry, cache_hit=True)
                 tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-", dir=chapter_dir))
@@ -382,7 +382,7 @@ class _terminate_as_interrupt:
             signal.signal(signal.SIGTERM, self.previous)
 
 
-class _locked:
+class FileLock:
     """An exclusive lock on a file, held for a ``with`` block (released if the process dies)."""
 
     def __init__(self, path: Path):

@@ -57,3 +57,28 @@ def test_an_unclosed_placeholder_fails_the_build(tiny_book):
     page = tiny_book / "docs" / "index.md"
     page.write_text(page.read_text("utf-8") + "\n余数是 {{ remainder:.1f\n", "utf-8")
     one_clear_error(build(tiny_book, PTNOTES_SEED="2"), "index.md", "{{ remainder:.1f")
+
+
+def test_two_builds_at_once_on_one_cache_both_succeed_and_run_the_chapter_once(tiny_book):
+    import subprocess
+    import sys
+
+    from conftest import mkdocs_env
+
+    env = mkdocs_env(PTNOTES_MODE="full", PTNOTES_CACHE=str(tiny_book / "cache"), PTNOTES_SEED="2")
+    builds = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mkdocs", "build", "-f", "mkdocs.yml", "-d", f"site-{i}"],
+            cwd=tiny_book,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in (1, 2)
+    ]
+    logs = [build.communicate(timeout=300)[0] for build in builds]
+    assert [build.returncode for build in builds] == [0, 0], logs
+    assert sum(log.count("章节 tiny：已运行") for log in logs) == 1, logs
+    assert sum(log.count("章节 tiny：命中缓存") for log in logs) == 1, logs
+    assert not (tiny_book / ".cache").exists(), "mkdocs-jupyter's cache follows PTNOTES_CACHE, not the working directory"

@@ -80,8 +80,9 @@ def test_seeds_command_prints_claim_by_seed_and_fails_on_a_fragile_claim(tiny_bo
     assert row.split()[1:] == ["✓", "✗", "✓"]
     assert "种子 1：tiny.even_seed：种子 1 除以 2 的余数 1 = 0" in result.stdout
     # each base seed has its own cache entry
-    assert len([p for p in (tiny_book / "cache" / "tiny").iterdir() if not p.name.startswith(".")]) == 3
-    seeds = {json.loads((p / "results.json").read_text())["meta"]["seed"] for p in (tiny_book / "cache" / "tiny").iterdir()}
+    entries = [p for p in (tiny_book / "cache" / "tiny").iterdir() if not p.name.startswith(".")]
+    assert len(entries) == 3
+    seeds = {json.loads((p / "results.json").read_text())["meta"]["seed"] for p in entries}
     assert seeds == {0, 1, 2}
 
 

@@ -48,6 +48,11 @@ site_url: http://127.0.0.1:8000/
 strict: true
 hooks:
   - bookbuild/mkdocs_hook.py
+plugins:
+  - mkdocs-jupyter:
+      include: ["notebooks/*.ipynb"]
+      execute: false
+      include_requirejs: false
 markdown_extensions:
   - admonition
   - md_in_html
