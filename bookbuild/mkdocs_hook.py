@@ -55,6 +55,7 @@ _command = {"name": None}
 _state: dict = {}  # this build's executor, and the lock it holds on the cache while it runs
 _site: dict[str, Path] = {}  # a `mkdocs build` writes into a staging folder, moved into place at its end
 _outcomes: dict = {}
+_failures: dict = {}  # chapter -> (its failure, its last good outcome or None): only under `mkdocs serve`
 _chapter_page: dict[str, pages.ChapterPage] = {}
 _mode = "full"
 # What nbconvert puts into a notebook page for MathJax 2: an empty script tag and a
@@ -118,6 +119,9 @@ def _release() -> None:
 
 def on_post_build(config):
     _release()
+    for name, (failure, previous) in _failures.items():  # the preview's log ends with what failed
+        shown = "显示上一次成功运行的结果" if previous else "页面上没有结果"
+        log.info(f"章节 {name} 运行失败（{failure.reason}），{shown}；最后几行输出：\n{failure.tail}")
     if not _site:
         return
     staging, real = _site["staging"], _site["real"]
@@ -183,13 +187,24 @@ def on_files(files, config):
         raise PluginError(str(exc)) from None
     global _mode
     _outcomes.clear()
+    _failures.clear()
     _mode = executor.mode
-    try:
-        outcomes = executor.run_all(chapters)
-    except ChapterFailed as exc:
-        raise PluginError(str(exc)) from None
-    for chapter, outcome in zip(chapters, outcomes, strict=True):
-        log.info(f"章节 {chapter.name}：{outcome.summary}")
+    results = executor.run_each(chapters)
+    failures = [result for result in results if isinstance(result, ChapterFailed)]
+    if failures and _command["name"] != "serve":
+        raise PluginError(f"{len(failures)} 章运行失败：\n\n" + "\n\n".join(str(f) for f in failures))
+    for chapter, outcome in zip(chapters, results, strict=True):
+        if isinstance(outcome, ChapterFailed):
+            # a preview serves the site anyway: the chapter's page shows what failed, and the
+            # chapter's last good results, marked as such, if there are any
+            log.info(f"章节 {chapter.name}：运行失败（{outcome.reason}）")
+            previous = executor.last_good(chapter)
+            _failures[chapter.name] = (outcome, previous)
+            if previous is None:
+                continue
+            outcome = previous
+        else:
+            log.info(f"章节 {chapter.name}：{outcome.summary}")
         _outcomes[chapter.name] = outcome
         for path in outcome.output_files():
             uri = f"generated/{chapter.name}/{path.relative_to(outcome.entry).as_posix()}"
@@ -203,7 +218,8 @@ def on_files(files, config):
 
 
 def _check_claims() -> None:
-    problems = pages.claim_problems(_outcomes, _chapter_page, _mode)
+    checked = {name: outcome for name, outcome in _outcomes.items() if name not in _failures}
+    problems = pages.claim_problems(checked, _chapter_page, _mode)
     if problems:
         raise PluginError("页面上的结论与运行结果不符：\n" + "\n".join(f"  {line}" for line in problems))
     for name, outcome in _outcomes.items():
@@ -218,17 +234,27 @@ def on_page_markdown(markdown, page, config, files):
         "claim_report": pages.claim_report(_outcomes, _chapter_page),
     }
     claims = None
+    unavailable = False
     name = page.meta.get("chapter")
     if name is not None:
-        if name not in _outcomes:
+        if name not in _outcomes and name not in _failures:
             raise PluginError(f"{page.file.src_uri}: front matter 里的章节 {name!r} 在 code/ 中不存在")
-        outcome = _outcomes[name]
-        namespace.update(outcome.results["results"])
-        claims = outcome.results.get("claims", {})
-        box = pages.provenance(outcome, f"code/{name}.py", page.file.src_uri, os.environ.get("PTNOTES_COLAB_REPO"))
-        markdown = pages.insert_after_title(markdown, box)
+        boxes = []
+        if name in _failures:
+            failure, previous = _failures[name]
+            boxes.append(pages.failure_box(failure, f"code/{name}.py", previous))
+            if previous is None:  # nothing to show: the page keeps its text, without numbers or figures
+                unavailable = True
+                markdown = pages.without_figures(markdown, name)
+        if name in _outcomes:
+            outcome = _outcomes[name]
+            namespace.update(outcome.results["results"])
+            claims = outcome.results.get("claims", {})
+            colab = os.environ.get("PTNOTES_COLAB_REPO")
+            boxes.append(pages.provenance(outcome, f"code/{name}.py", page.file.src_uri, colab))
+        markdown = pages.insert_after_title(markdown, "\n".join(boxes))
     try:
-        return pages.substitute(markdown, namespace, claims, _mode)
+        return pages.substitute(markdown, namespace, claims, _mode, unavailable=unavailable)
     except pages.PageError as exc:
         raise PluginError(f"{page.file.src_uri}: {exc}") from None
 

@@ -95,8 +95,18 @@ def claim_mark(claim: Mapping, mode: str) -> str:
     return f'<span class="claim claim--{state}" tabindex="0" role="note" aria-label="{text}" data-check="{text}">{symbol}</span>'
 
 
-def substitute(markdown: str, namespace: Mapping, claims: Mapping | None = None, mode: str = "full") -> str:
+UNAVAILABLE = "（未运行）"
+
+
+def substitute(
+    markdown: str, namespace: Mapping, claims: Mapping | None = None, mode: str = "full", *, unavailable: bool = False
+) -> str:
+    """Fills the placeholders and citations; with ``unavailable`` (a failed chapter with no results
+    yet, in a preview) every result reads 未运行 and citations are left out."""
+
     def replace(match: re.Match) -> str:
+        if unavailable and (match.group("claim") or match.group("name")):
+            return "" if match.group("claim") else UNAVAILABLE
         if match.group("claim"):
             name = match.group("claim")
             if claims is None or name not in claims:
@@ -154,6 +164,30 @@ def provenance(outcome: Outcome, script_path: str, page_uri: str, colab_repo: st
         f"完整的运行记录见[运行报告]({up}report.md)。\n\n"
         f"    {links}\n"
     )
+
+
+def failure_box(failure, script_path: str, previous: Outcome | None) -> str:
+    """The box a preview shows on the page of a chapter that failed: what failed and what to do."""
+    tail = "\n".join(f"        {line}" for line in (failure.tail or "（没有输出）").splitlines())
+    shown = (
+        f"下面的图和数字来自这一章**上一次成功的运行**（{previous.run_info['finished'][:16].replace('T', ' ')}），"
+        "不是当前代码的结果。"
+        if previous
+        else "这一章还没有成功运行过，页面上没有图和数字。"
+    )
+    return (
+        f'!!! failure "这一章运行失败：{failure.reason}"\n\n'
+        f"    构建运行 `{script_path}` 时失败了。{shown}修好后保存文件，预览会自动重新运行这一章；"
+        f"也可以在项目根目录运行 `.venv/bin/python {script_path} --quick` 看完整的输出。"
+        "`mkdocs build` 在这一章修好之前会失败。\n\n"
+        "    输出的最后几行：\n\n"
+        f"    ```text\n{tail}\n    ```\n"
+    )
+
+
+def without_figures(markdown: str, chapter: str) -> str:
+    """Drops the images a chapter's run would have produced (a preview of a chapter with no results)."""
+    return re.sub(rf"!\[[^\]]*\]\([^)]*generated/{re.escape(chapter)}/[^)]*\)", "", markdown)
 
 
 def insert_after_title(markdown: str, block: str) -> str:

@@ -217,25 +217,30 @@ class Executor:
         If a chapter fails, the others still finish (their good results are cached) and the
         first failure is raised. An interrupt stops every chapter that is running.
         """
+        results = self.run_each(chapters)
+        for result in results:
+            if isinstance(result, ChapterFailed):
+                raise result
+        return results
+
+    def run_each(self, chapters: list[Chapter]) -> list[Outcome | ChapterFailed]:
+        """Like ``run_all``, but a failed chapter's place in the list holds its failure."""
         self._clean_once()
         with _terminate_as_interrupt():
-            return self._run_all(chapters)
+            return self._run_each(chapters)
 
-    def _run_all(self, chapters: list[Chapter]) -> list[Outcome]:
+    def _run_one(self, chapter: Chapter) -> Outcome | ChapterFailed:
+        try:
+            return self.run(chapter)
+        except ChapterFailed as failure:
+            return failure
+
+    def _run_each(self, chapters: list[Chapter]) -> list[Outcome | ChapterFailed]:
         if self.jobs == 1 or len(chapters) < 2:
-            return [self.run(chapter) for chapter in chapters]
+            return [self._run_one(chapter) for chapter in chapters]
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="chapter")
         try:
-            futures = [pool.submit(self.run, chapter) for chapter in chapters]
-            outcomes, failures = [], []
-            for future in futures:
-                try:
-                    outcomes.append(future.result())
-                except ChapterFailed as failure:
-                    failures.append(failure)
-            if failures:
-                raise failures[0]
-            return outcomes
+            return [future.result() for future in [pool.submit(self._run_one, chapter) for chapter in chapters]]
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             self._kill_running()
@@ -347,6 +352,20 @@ class Executor:
                 _kill_group(process)
                 timed_out = True
             time.sleep(0.05)
+
+    def last_good(self, chapter: Chapter) -> Outcome | None:
+        """The newest complete entry of the chapter in this mode, whatever its key (for a preview
+        that shows a failed chapter's previous results, marked as such)."""
+        entries = []
+        for entry in (self.cache_dir / chapter.name).glob("[!.]*"):
+            try:
+                if json.loads((entry / RUN_INFO).read_text("utf-8")).get("mode") == self.mode:
+                    entries.append(entry)
+            except (OSError, ValueError):
+                continue
+        if not entries:
+            return None
+        return self._load(chapter, max(entries, key=lambda e: (e / RUN_INFO).stat().st_mtime), cache_hit=True)
 
     def _load(self, chapter: Chapter, entry: Path, *, cache_hit: bool) -> Outcome:
         run_info = json.loads((entry / RUN_INFO).read_text("utf-8"))

@@ -309,3 +309,64 @@ def test_status_and_bad_shards(build_env):
             timeout=60,
         )
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+NO_NETWORK = {"https_proxy": "http://127.0.0.1:9/", "http_proxy": "http://127.0.0.1:9/", "no_proxy": ""}
+
+
+def test_a_build_without_data_fails_listing_every_failed_chapter(built_site, build_env, tmp_path):
+    cache = tmp_path / "cache"
+    shutil.copytree(built_site["cache"], cache)
+    (tmp_path / "empty").mkdir()
+    env = {**build_env, **NO_NETWORK, "PTNOTES_CACHE": str(cache), "PTNOTES_DATA": str(tmp_path / "empty")}
+    failed = mkdocs_build(ROOT / "mkdocs.yml", tmp_path / "site", **env)
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0
+    assert "2 章运行失败" in output and "章节 mnist_cnn 运行失败" in output and "章节 mnist_rnn 运行失败" in output
+    assert "找不到可用的 MNIST 数据" in output
+
+
+def test_serve_without_data_serves_the_site_with_failure_boxes(built_site, build_env, project_copy, tmp_path):
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cache = tmp_path / "cache"
+    shutil.copytree(built_site["cache"], cache)
+    for entry in cache.glob("mnist_rnn/[!.]*"):  # mnist_rnn has never run; mnist_cnn ran before
+        shutil.rmtree(entry)
+    (tmp_path / "empty").mkdir()
+    env = {**build_env, **NO_NETWORK, "PTNOTES_CACHE": str(cache), "PTNOTES_DATA": str(tmp_path / "empty")}
+    log = tmp_path / "serve.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "mkdocs", "serve", "-f", str(project_copy / "mkdocs.yml"), "-a", f"127.0.0.1:{port}"],
+            cwd=project_copy,
+            env=mkdocs_env(**env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while "Serving on" not in log.read_text("utf-8"):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text("utf-8")
+            time.sleep(0.5)
+
+        def page(path):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/{path}", timeout=30) as response:
+                return response.read().decode("utf-8")
+
+        never_ran = page("chapters/mnist-rnn/")
+        assert "这一章运行失败" in never_ran and "找不到可用的 MNIST 数据" in never_ran
+        assert "还没有成功运行过" in never_ran and "generated/mnist_rnn/" not in never_ran
+        assert "{{" not in never_ran and "（未运行）" in never_ran
+        ran_before = page("chapters/mnist-cnn/")
+        assert "这一章运行失败" in ran_before and "上一次成功的运行" in ran_before
+        assert "generated/mnist_cnn/" in ran_before
+        assert "这一章运行失败" not in page("chapters/regression/")
+        text = log.read_text("utf-8")
+        assert "章节 mnist_cnn 运行失败" in text and "章节 mnist_rnn 运行失败" in text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
