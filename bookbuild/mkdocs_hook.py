@@ -68,8 +68,15 @@ NBCONVERT_MATHJAX = re.compile(
 )
 
 
+# What a build prints is what matters: each chapter, failures, warnings. mkdocs-jupyter logs
+# two lines per notebook and jieba its start-up; both only say that things work as usual.
+QUIET_LOGGERS = ("mkdocs.plugins.mkdocs_jupyter", "mkdocs.mkdocs-jupyter", "jieba")
+
+
 def on_startup(command, dirty):
     _command["name"] = command
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @event_priority(-100)  # after every other on_config: the site folder is final

@@ -3,6 +3,7 @@
 #   bash scripts/dev.sh serve   install, run every chapter, serve the site at http://127.0.0.1:8000/
 #   bash scripts/dev.sh test    install, run the test suite (extra arguments go to pytest)
 #   bash scripts/dev.sh build   install, build the site into site/
+#   bash scripts/dev.sh setup   install only (then: .venv/bin/python code/<chapter>.py)
 # Installs go into .venv/ and node_modules/ and are skipped when nothing changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,5 +51,6 @@ case "${1:-}" in
   serve) shift; exec "$VENV/bin/mkdocs" serve "$@" ;;
   build) shift; exec "$VENV/bin/mkdocs" build "$@" ;;
   test) shift; exec "$VENV/bin/python" -m pytest "$@" ;;
-  *) die "usage: bash scripts/dev.sh {serve|test|build} [arguments]" ;;
+  setup) echo "==> ready: run a chapter with $VENV/bin/python code/<chapter>.py" ;;
+  *) die "usage: bash scripts/dev.sh {serve|test|build|setup} [arguments]" ;;
 esac
