@@ -44,6 +44,8 @@ MNIST_FILES = (
     "t10k-labels-idx1-ubyte.gz",
 )
 FIGURE_DPI = 120
+# 页面正文栏的宽度（CSS 像素，Material 主题在 1280 像素宽的窗口里）：更宽的图会被缩小显示
+COLUMN_PX = 688
 CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"  # 由 PyPI 包 mplfonts 携带，SIL OFL 许可
 CJK_FONT_NAME = "Noto Sans CJK SC"
 
@@ -127,6 +129,7 @@ class Run:
     results: dict = field(default_factory=dict)
     claims: dict = field(default_factory=dict)
     figures: list[str] = field(default_factory=list)
+    figure_text_pt: dict = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
     def save_figure(self, fig, name: str) -> Path:
@@ -134,6 +137,7 @@ class Run:
 
         path = self.out / f"{name}.png"
         fig.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight", facecolor="white")
+        self.figure_text_pt[path.name] = _smallest_text_on_page(fig, path, FIGURE_DPI)
         plt.close(fig)
         self.figures.append(path.name)
         return path
@@ -170,6 +174,7 @@ class Run:
             "seed": self.seed,
             "threads": torch.get_num_threads(),
             "wall_time_s": round(time.perf_counter() - self.started, 3),
+            "figure_text_pt": self.figure_text_pt,
         }
         if self.device.type == "cuda":
             meta["cuda_peak_memory_bytes"] = torch.cuda.max_memory_allocated(self.device)
@@ -209,9 +214,22 @@ class Animation:
         # 最后一帧多停一会儿，读者能看清最终结果
         durations = [self.frame_ms] * (len(self.frames) - 1) + [self.frame_ms * 15]
         first.save(path, save_all=True, append_images=rest, duration=durations, loop=0, optimize=True)
+        self.run.figure_text_pt[path.name] = _smallest_text_on_page(self.fig, path, self.fig.dpi)
         plt.close(self.fig)
         self.run.figures.append(path.name)
         return path
+
+
+def _smallest_text_on_page(fig, image: Path, dpi: float) -> float:
+    """图中最小的字在页面上显示出来是多少磅（CSS 的 pt）：比正文栏宽的图会被缩小。"""
+    from matplotlib.text import Text
+    from PIL import Image
+
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    with Image.open(image) as picture:
+        width_px = picture.width
+    shrink = min(1.0, COLUMN_PX / width_px)
+    return round(min(sizes, default=99.0) * dpi / 96 * shrink, 2)  # 1 pt = dpi/72 像素，CSS 里 1 pt = 96/72 像素
 
 
 def _canvas_rgb(fig):

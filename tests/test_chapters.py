@@ -229,7 +229,18 @@ def test_chapter_quick_run(name, quick_run):
     for figure in document["figures"]:
         with Image.open(out / figure) as image:
             assert image.width > 200 and image.height > 150
+    assert_figure_text_is_readable(document)
     CHECKS[name](document["results"], out)
+
+
+MIN_TEXT_PT = 9  # the smallest text in a figure, as the page shows it in its column
+
+
+def assert_figure_text_is_readable(document):
+    shown = document["meta"]["figure_text_pt"]
+    assert set(shown) == set(document["figures"])
+    small = {figure: size for figure, size in shown.items() if size < MIN_TEXT_PT}
+    assert not small, f"text smaller than {MIN_TEXT_PT} pt on the page: {small}"
 
 
 @pytest.mark.parametrize("name", ALL_CHAPTERS)

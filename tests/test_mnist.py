@@ -17,6 +17,7 @@ from torchvision.datasets import MNIST
 import chapter_kit
 import tiny_mnist
 from conftest import CODE, ROOT
+from test_chapters import assert_figure_text_is_readable
 
 NO_NETWORK_MIRROR = "http://127.0.0.1:9/"  # the discard port: refused at once
 
@@ -141,6 +142,7 @@ def test_cnn_chapter_trains_on_the_tiny_set(tiny, tmp_path):
     assert set(document["claims"]) == {"improved_fewer_errors", "improved_lower_loss"}
     for figure in ("training_curve", "predictions", "kernels", "feature_maps"):
         assert (tmp_path / "out" / f"{figure}.png").is_file()
+    assert_figure_text_is_readable(document)
 
 
 def test_rnn_chapter_trains_on_the_tiny_set(tiny, tmp_path):
@@ -153,6 +155,7 @@ def test_rnn_chapter_trains_on_the_tiny_set(tiny, tmp_path):
     assert set(document["claims"]) == claims
     assert results["lstm_parameters"] == 4 * (28 * 128 + 128 * 128 + 2 * 128) + 128 * 10 + 10
     assert results["rnn_parameters"] == 28 * 128 + 128 * 128 + 2 * 128 + 128 * 10 + 10
+    assert_figure_text_is_readable(document)
 
 
 def test_real_mnist_through_the_users_path():
