@@ -28,6 +28,7 @@ def test_a_holding_claim_is_marked_and_reported(tiny_book):
     assert 'class="claim claim--holds"' in page
     assert "本次运行核对：种子 4 除以 2 的余数 0 = 0，成立" in page
     assert "随机种子 4" in page  # the provenance box names the base seed
+    assert "个 CPU 线程" in page  # and the threads, which change results in the last digits
     assert "{{ claim not_a_citation }}" in page  # inside code it is text
     report = (tiny_book / "site" / "report" / "index.html").read_text("utf-8")
     assert "结论核对：成立 1 / 1" in report

@@ -435,3 +435,16 @@ def test_two_builds_at_once_run_a_chapter_once(project):
         build.join()
     assert executed(project) == ["alpha"]
     assert sorted(o.cache_hit for o in outcomes) == [False, True]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"seed": 1}, {"threads": 3}, {"gpu_model": "NVIDIA H200"}, {"arguments": ["--device", "auto", "--quick"]}],
+    ids=["seed", "threads", "gpu-model", "command-line"],
+)
+def test_seed_threads_gpu_model_and_command_line_are_part_of_the_key(project, change):
+    from bookbuild.chapters import cache_key
+
+    chapter = chapter_named(project, "alpha")
+    base = {"code_dir": project / "code", "data_root": project / "data", "device_kind": "cpu", "mode": "quick"}
+    assert cache_key(chapter, **base) != cache_key(chapter, **base, **change)

@@ -165,6 +165,19 @@ def test_search_index_segments_chinese(built_site):
     assert {"激活", "函数", "梯度"} <= words
 
 
+def test_the_build_log_keeps_to_what_matters(built_site):
+    log = built_site["log"]
+    assert "章节 regression：" in log
+    for noise in ("Converting notebook", "Cache miss", "Copied jupyter file", "Building prefix dict", "Loading model"):
+        assert noise not in log, noise
+
+
+def test_the_home_page_runs_chapters_with_the_projects_python():
+    home = (DOCS / "index.md").read_text("utf-8")
+    assert ".venv/bin/python code/regression.py" in home
+    assert not re.search(r"^python3? code/", home, re.M), "a system Python has none of the packages"
+
+
 def test_a_second_build_runs_no_chapter(built_site, build_env, tmp_path):
     cache = built_site["cache"]
     before = sorted(p.relative_to(cache) for p in cache.rglob("*"))
