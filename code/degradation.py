@@ -303,6 +303,7 @@ def main(argv=None):
         reached_threshold=f"{REACHED:.0e}",
         narrow_trapped=int(trapped[narrow].sum()),
         narrow_reached=int(reached[narrow].sum()),
+        narrow_middle=runs - int(trapped[narrow].sum()) - int(reached[narrow].sum()),  # 损失在两道门槛之间的运行
         wide_trapped=int(trapped[wide].sum()),
         wide_max_loss=final[wide].max(),
         trapped_loss_min=trapped_losses.min() if len(trapped_losses) else float("nan"),
@@ -351,10 +352,10 @@ def main(argv=None):
     run.claim("wide_fewer_trapped", n_trapped >= 3 and 3 * n_wide <= n_trapped,
               f"停在 > {TRAPPED:.0e} 的运行：宽度 {wide} 有 {n_wide} 个，宽度 {narrow} 有 {n_trapped} 个，前者 ≤ 后者的 1/3")
     run.claim("deep_plain_worse", bool((plain > 2 * shallow).all()),
-              f"各初始化的训练损失：{layers(deep_blocks)} 层普通网络 {each(plain)}，{layers(SHALLOW_BLOCKS)} 层 {each(shallow)}，"
+              f"各初始化的训练集损失（eval 模式）：{layers(deep_blocks)} 层普通网络 {each(plain)}，{layers(SHALLOW_BLOCKS)} 层 {each(shallow)}，"
               f"每个都 > 2 倍")
     run.claim("residual_fixes", bool((residual < plain / 2).all()),
-              f"各初始化的训练损失：残差网络 {each(residual)}，同深度普通网络 {each(plain)}，每个都 < 一半")
+              f"各初始化的训练集损失（eval 模式）：残差网络 {each(residual)}，同深度普通网络 {each(plain)}，每个都 < 一半")
     run.claim("plain_gradient_explodes_at_init", bool((explosion > 10).all()),
               f"初始化时普通网络第 1 层与最后一层的梯度范数之比 {each(explosion, '.0f')}，每个都 > 10")
     run.claim("plain_gradient_healthy_in_training", bool(((train_ratio > 0.1) & (train_ratio < 10)).all()),

@@ -32,7 +32,7 @@ QUICK_EVAL_EVERY = 20
 # 结论的阈值
 LSTM_MARGIN = 0.02  # 同样设置下，LSTM 的准确率至少比 RNN 高 2 个百分点
 RNN_LEARNS = 0.80  # 普通 RNN 的准确率至少 80%（随机猜测是 10%）
-TUNED_MARGIN = 0.005  # 本章设置的 LSTM 至少比教程设置高 0.5 个百分点
+TUNED_MARGIN = 0.015  # 本章设置的 LSTM 至少比教程设置高 1.5 个百分点：比种子之间的波动大
 
 
 # --8<-- [start:model]
@@ -100,7 +100,7 @@ def main(argv=None):
     for name, result in results.items():
         steps, accuracy = zip(*result["curve"], strict=True)
         ax.plot(steps, accuracy, marker="o", ms=3, label=name)
-    ax.set_xlabel("训练步数（每步 64 张图）")
+    ax.set_xlabel(f"训练步数（每步 {BATCH_SIZE} 张图）")
     ax.set_ylabel(f"测试集前 {EVAL_IMAGES} 张的准确率")
     ax.set_ylim(0, 1)
     ax.legend(loc="lower right")
@@ -129,7 +129,15 @@ def main(argv=None):
         lstm_parameters=parameters("LSTM"),
         rnn_parameters=parameters("RNN"),
         cnn_parameters=cnn_parameters,
+        lstm_to_rnn_parameters=parameters("LSTM") / parameters("RNN"),
         steps=len(results["LSTM"]["losses"]),
+        batch_size=BATCH_SIZE,
+        tutorial_hidden=TUTORIAL_HIDDEN,
+        tutorial_lr=TUTORIAL_LR,
+        hidden_size=HIDDEN_SIZE,
+        max_lr=MAX_LR,
+        max_norm=MAX_NORM,
+        eval_images=EVAL_IMAGES,
     )
     run.claim(
         "lstm_beats_rnn",

@@ -19,7 +19,8 @@ HIDDEN_SIZE = 32
 LR = 0.02
 CHUNKS = 100  # 训练 100 段，每段覆盖 π 长的一截曲线
 QUICK_CHUNKS = 60
-TEST_CHUNKS = 20  # 训练后接着往下预测 20 段，在这些没训练过的段上量误差
+TEST_CHUNKS = 20  # 训练后参数固定，接着往下预测 20 段；sin 每两段重复一次，这些段的输入和目标与训练段相同，
+# 量的是同一个映射在更晚的时刻上还准不准，不是对新曲线的泛化
 SHOWN_CHUNKS = 8  # 图中画出前几段测试曲线
 
 
@@ -45,7 +46,7 @@ def chunk_times(step, device):
 
 def train(model, chunks, device, carry_state=True):
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
-    # 学习率从 LR 线性降到 0：固定的 LR 下损失时常突然跳高，训练若恰好停在这样的尖峰上，模型就是坏的
+    # 学习率从 LR 线性降到 0（本站的选择，教程里学习率固定）：训练收尾时步子变小
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / chunks)
     loss_func = nn.MSELoss()
     h_state = None  # 第一段没有上一段传来的隐藏状态

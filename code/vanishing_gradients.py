@@ -240,6 +240,7 @@ def main(argv=None):
     bn_inner_gain = min(gains[bn][1:])  # 第 2 层起：输入来自上一层 sigmoid
     run.record(
         depth=DEPTH,
+        width=WIDTH,
         table=[
             {
                 "网络": name,
@@ -330,7 +331,7 @@ def main(argv=None):
     run.claim(
         "bn_gain",
         bn_inner_gain >= BN_GAIN,
-        f"BN 第 2–{DEPTH} 层的 1/σ_B 最小为 {bn_inner_gain:.2f} ≥ {BN_GAIN:g}",
+        f"BN 第 2–{DEPTH} 层的 1/σ_B（每层对神经元取平均）最小为 {bn_inner_gain:.2f} ≥ {BN_GAIN:g}",
     )
     run.claim(
         "bn_removes_saturation",
