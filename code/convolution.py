@@ -24,7 +24,7 @@ SECTOR_DEG = 30  # 比较圆周上“左右两侧”和“上下两侧”：离�
 
 # --8<-- [start:formula]
 def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
-    """卷积（和池化）输出的边长：⌊(size + 2·padding − dilation·(kernel_size − 1) − 1) / stride⌋ + 1。"""
+    """卷积（和 ceil_mode=False 的池化）输出的边长：⌊(size + 2·padding − dilation·(kernel_size − 1) − 1) / stride⌋ + 1。"""
     return math.floor((size + 2 * padding - dilation * (kernel_size - 1) - 1) / stride) + 1
 # --8<-- [end:formula]
 
@@ -160,7 +160,7 @@ def main(argv=None):
 
     # --8<-- [start:conv1d]
     signal = torch.tensor([[[0.0, 0, 1, 1, 1, 1, 0, 0]]], device=device)  # (N=1, C=1, L=8)
-    difference = torch.tensor([[[-1.0, 1.0]]], device=device)  # (out=1, in=1, k=2)：后一个减前一个
+    difference = torch.tensor([[[-1.0, 1.0]]], device=device)  # (out=1, in=1, k=2)：后一个减前一个（互相关，核不翻转）
     edges = F.conv1d(signal, difference)  # (1, 1, 7)：沿最后一维（长度 L）滑动
     # --8<-- [end:conv1d]
 

@@ -76,7 +76,7 @@ def main(argv=None):
         # --8<-- [start:imagefolder]
         fixed_size = transforms.Compose(
             [
-                transforms.Grayscale(),  # PNG 读进来是 PIL 图像，先转成单通道
+                transforms.Grayscale(),  # ImageFolder 默认的读图函数把每张图都转成 RGB（3 通道），这里转回单通道
                 transforms.Resize((32, 32)),  # 统一尺寸，默认的 collate 才能把它们堆成一批
                 transforms.ToTensor(),  # (1, 32, 32)，数值缩放到 [0, 1]
             ]
@@ -130,6 +130,8 @@ def main(argv=None):
         classes=dataset.classes,
         class_to_idx=dataset.class_to_idx,
         images_per_class=IMAGES_PER_CLASS,
+        min_size=MIN_SIZE,
+        max_size=MAX_SIZE,
         dataset_size=len(dataset),
         sample_shape=list(image.shape),
         sample_label=label,

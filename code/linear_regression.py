@@ -68,6 +68,12 @@ def least_squares(x, y):
 # --8<-- [end:closed_form]
 
 
+def mse_hessian(x):
+    """均方误差对 (w, b) 的 Hessian：H = (2/m)·XᵀX，X = [x, 1]。它是常数矩阵，与 w、b 无关。"""
+    X = torch.cat([x, torch.ones_like(x)], dim=1)  # (m, 2)
+    return 2 / len(x) * X.T @ X  # (2, 2)
+
+
 def weight_and_bias(model):
     return model.linear.weight.item(), model.linear.bias.item()
 
@@ -120,6 +126,18 @@ def main(argv=None):
     ax.legend()
     run.save_figure(fig, "loss")
 
+    # 损失函数的曲率：Hessian 的两个特征值。梯度下降沿每个特征方向每轮把离最优解的距离乘以 (1 − lr·λ)，
+    # lr > 2/λmax 时陡的方向发散；lr 合适时，收敛的快慢由最小的 λmin（平的方向）决定
+    eigenvalues, eigenvectors = torch.linalg.eigh(mse_hessian(x_train.double()))  # 升序
+    lam_min, lam_max = eigenvalues.tolist()
+    slow = eigenvectors[:, 0]  # 平的方向（单位向量）
+    eig_std = torch.linalg.eigvalsh(mse_hessian(((x_train - mean) / std).double())).tolist()
+    theta_star = torch.tensor([w_star, b_star], dtype=torch.float64)
+    start = torch.tensor([w_init, b_init], dtype=torch.float64) - theta_star  # 初始点与最优解之差
+    gap = torch.tensor([w_notes, b_notes], dtype=torch.float64) - theta_star  # 训练结束时的差
+    slow_remaining = (gap @ slow).abs().item() / (start @ slow).abs().item()  # 平的方向上还剩初始距离的多少
+    gap_cos = (gap @ slow).abs().item() / gap.norm().item()  # 剩下的差与平的方向的夹角余弦
+
     # 离最优解还差多少：多出闭式解的那部分损失。快的方向早就收敛了，剩下的几乎全在平的方向上
     early = min(EARLY_EPOCH, len(losses)) - 1
     excess_early, excess_final = losses[early] - loss_star, losses[-1] - loss_star
@@ -151,11 +169,32 @@ def main(argv=None):
         excess_ratio=excess_ratio,
         std_max_diff=std_max_diff,
         match_tol=MATCH_TOL,
+        lam_max=lam_max,
+        lam_min=lam_min,
+        condition=lam_max / lam_min,
+        lr_limit=2 / lam_max,
+        lr=LR,
+        lr_lam_max=LR * lam_max,
+        slow_factor=1 - LR * lam_min,
+        slow_epochs=1 / (LR * lam_min),
+        slow_remaining=slow_remaining,
+        gap_cos=gap_cos,
+        condition_std=eig_std[1] / eig_std[0],
     )
     run.claim(
-        "notes_gap_mostly_b",
-        b_gap > 3 * w_gap,
-        f"笔记的训练与闭式解之差：|b − b*| = {b_gap:.4f} > 3 × |w − w*| = 3 × {w_gap:.4f}",
+        "lr_well_below_limit",
+        LR * lam_max < 0.5,
+        f"lr = {LR:g}，lr·λmax = {LR * lam_max:.3f} < 0.5，即 lr 不到发散界限 2/λmax = {2 / lam_max:.4f} 的四分之一",
+    )
+    run.claim(
+        "slow_direction_unconverged",
+        slow_remaining > 0.5,
+        f"沿平的方向，{len(losses)} 轮后离最优解的距离还剩初始的 {slow_remaining:.0%}（> 50%）",
+    )
+    run.claim(
+        "gap_along_slow_direction",
+        gap_cos > 0.99,
+        f"训练结束时 (w − w*, b − b*) 与 Hessian 最小特征值方向的夹角余弦 {gap_cos:.4f} > 0.99",
     )
     run.claim(
         "notes_still_slow",

@@ -11,7 +11,7 @@ from torch import nn
 
 import chapter_kit
 
-# 超参数（与笔记所依据的书相同：全批量 SGD，学习率 1.0，1000 步）
+# 超参数（与笔记所依据的书的代码相同：全批量 SGD，学习率 1.0，1000 步）
 N_POINTS = 100
 LR = 1.0
 STEPS = 1000
@@ -100,8 +100,17 @@ def main(argv=None):
     bce_logits = nn.BCEWithLogitsLoss(reduction="none")(logits, targets)  # 精确值：40 和 120
     # --8<-- [end:stability]
 
+    # 损失对 logit 的梯度：经过饱和的 Sigmoid 后是 0；BCEWithLogitsLoss 的梯度是 σ(z) − y
+    z = logits.clone().requires_grad_()
+    nn.BCELoss(reduction="sum")(torch.sigmoid(z), targets).backward()
+    grad_sigmoid_bce = z.grad[:, 0].clone()
+    z.grad = None
+    nn.BCEWithLogitsLoss(reduction="sum")(z, targets).backward()
+    grad_logits = z.grad[:, 0].clone()
+
     with torch.no_grad():
-        # 笔记所依据的书用 logits 训练后仍写 out.ge(0.5)：logit 落在 (0, 0.5) 的样本会被判成 0
+        # 书的配套笔记本（chapter3_NN 的 logistic-regression.ipynb）用 logits 训练后仍写 out.ge(0.5)：
+        # logit 落在 (0, 0.5) 的样本会被判成 0（书中脚本用 Sigmoid 输出概率，那里 ge(0.5) 是对的）
         logit_out = logit_model(x)
         between = int(((logit_out > 0) & (logit_out < 0.5)).sum().item())
         wrong_threshold_accuracy = ((logit_out >= 0.5).float() == y).float().mean()
@@ -147,6 +156,8 @@ def main(argv=None):
         probabilities=probabilities[:, 0],
         bce=bce[:, 0],
         bce_logits=bce_logits[:, 0],
+        grad_sigmoid_bce=grad_sigmoid_bce.abs(),  # abs：−0.0 显示成 0
+        grad_logits=grad_logits,
     )
     run.claim(
         "same_model",
@@ -159,6 +170,14 @@ def main(argv=None):
         "bce_clamped_logits_exact",
         saturated and exact,
         f"BCELoss = {bce.flatten().tolist()}（都等于 100），BCEWithLogitsLoss = {bce_logits.flatten().tolist()}（与 40、120 相差 < 1e-4）",
+    )
+    lost = bool((grad_sigmoid_bce == 0).all())
+    kept = torch.allclose(grad_logits, torch.tensor([1.0, -1.0]), atol=1e-4)
+    run.claim(
+        "saturated_gradient_lost",
+        lost and kept,
+        f"对 logit 的梯度：Sigmoid + BCELoss = {grad_sigmoid_bce.abs().tolist()}（全为 0），"
+        f"BCEWithLogitsLoss = {grad_logits.tolist()}（= σ(z) − y = 1、−1）",
     )
     run.finish()
 

@@ -98,7 +98,10 @@ def main(argv=None):
     count = sum(p.numel() for p in model.parameters())
     by_hand = conv_count(1, 20, 5) + conv_count(20, 20, 5)
     side = INPUT_SHAPE[-1]
-    expected_shape = [INPUT_SHAPE[0], 20, conv_size(conv_size(side, 5), 5), conv_size(conv_size(side, 5), 5)]
+    mid_side = conv_size(side, 5)  # 28 → 24
+    expected_mid = [INPUT_SHAPE[0], 20, mid_side, mid_side]
+    expected_shape = [INPUT_SHAPE[0], 20, conv_size(mid_side, 5), conv_size(mid_side, 5)]  # 24 → 20
+    mid_shape = list(first.shape)  # conv1（再经 ReLU）之后的形状
     children = [name for name, _ in model.named_children()]
 
     run.record(
@@ -119,8 +122,9 @@ def main(argv=None):
     )
     run.claim(
         "shapes_shrink_by_4",
-        list(output.shape) == expected_shape,
-        f"输出形状 {list(output.shape)} = 每次卷积边长减 4 得到的 {expected_shape}",
+        mid_shape == expected_mid and list(output.shape) == expected_shape,
+        f"conv1 之后形状 {mid_shape} = {expected_mid}，conv2 之后形状 {list(output.shape)} = {expected_shape}"
+        f"（每次卷积边长减 4：{side}→{mid_side}→{expected_shape[-1]}）",
     )
     run.claim(
         "relu_not_a_child",

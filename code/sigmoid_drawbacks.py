@@ -20,6 +20,7 @@ FEW_SAME_SIGN = 0.05  # tanh 输入时同号的样本比例低于它，算“极
 BATCH_PARTIAL = 0.9  # 按 batch 求和后同号的比例低于它，算“缓解了一部分”
 FAR_ABOVE = 10  # “远高于”：至少是 tanh 一行的这么多倍
 CLOSER = 10  # tanh 的路径离目标的距离至少比 sigmoid 的近这么多倍
+REACHED = 1e-3  # 离目标的距离小于它（不到起点距离 √2 的 0.1%）算“到达了目标”
 
 
 # --8<-- [start:derivative]
@@ -82,7 +83,8 @@ def main(argv=None):
     through_depth = [gradient_through_sigmoids(d, device) for d in depths]
 
     pre_activation = torch.randn(N_SAMPLES, N_INPUTS, device=device, generator=generator)
-    deltas = torch.randn(N_SAMPLES, device=device, generator=generator)  # 反传到该神经元的误差信号
+    # 误差信号 δ：不是从真实网络反传来的，而是与 h 独立的标准正态随机数，模拟各样本的 δ 有正有负
+    deltas = torch.randn(N_SAMPLES, device=device, generator=generator)
     sigmoid_fraction = same_sign_fraction(torch.sigmoid(pre_activation), deltas)
     tanh_fraction = same_sign_fraction(torch.tanh(pre_activation), deltas)
     # 一个 batch 的梯度是样本梯度之和，各样本的 δ 有正有负，符号就不再锁死
@@ -141,6 +143,8 @@ def main(argv=None):
         gradient_depth_max=through_depth[-1],
         max_depth=MAX_DEPTH,
         n_inputs=N_INPUTS,
+        n_samples=N_SAMPLES,
+        reached=REACHED,
         sigmoid_same_sign=sigmoid_fraction,
         tanh_same_sign=tanh_fraction,
         batch_same_sign=batch_fraction,
@@ -180,9 +184,9 @@ def main(argv=None):
     )
     run.claim(
         "tanh_path_closer",
-        distance(path_tanh) * CLOSER < distance(path_sigmoid),
-        f"{steps} 步后离目标的距离：tanh 输入 {distance(path_tanh):.3f} × {CLOSER} "
-        f"< sigmoid 输入 {distance(path_sigmoid):.3f}",
+        distance(path_tanh) < REACHED and distance(path_tanh) * CLOSER < distance(path_sigmoid),
+        f"{steps} 步后离目标的距离：tanh 输入 {distance(path_tanh):.1e} < {REACHED:.0e}，"
+        f"且 × {CLOSER} 仍 < sigmoid 输入的 {distance(path_sigmoid):.3f}",
     )
     run.finish()
 
