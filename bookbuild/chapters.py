@@ -25,6 +25,8 @@ import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .inputs import sha256
+
 # Bump when the layout of a cache entry or the meaning of the key changes.
 KEY_VERSION = "3"
 
@@ -137,12 +139,6 @@ def _package_version(name: str) -> str:
         return "absent"
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def detect_gpu_model() -> str:
@@ -183,8 +179,8 @@ def cache_key(
     ]
     parts += [f"package {name} {_package_version(name)}" for name in KEYED_PACKAGES]
     for source in (chapter.script, *chapter.local_modules):
-        parts.append(f"source {source.relative_to(code_dir).as_posix()} {_file_digest(source)}")
+        parts.append(f"source {source.relative_to(code_dir).as_posix()} {sha256(source)}")
     for relative in chapter.data_files:
         path = data_root / relative
-        parts.append(f"data {relative} {_file_digest(path) if path.is_file() else 'missing'}")
+        parts.append(f"data {relative} {sha256(path) if path.is_file() else 'missing'}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
