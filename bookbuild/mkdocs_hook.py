@@ -75,8 +75,9 @@ QUIET_LOGGERS = ("mkdocs.plugins.mkdocs_jupyter", "mkdocs.mkdocs-jupyter", "jieb
 
 def on_startup(command, dirty):
     _command["name"] = command
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    if logging.getLogger("mkdocs").getEffectiveLevel() > logging.DEBUG:  # `mkdocs build -v` shows everything
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @event_priority(-100)  # after every other on_config: the site folder is final

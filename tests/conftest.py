@@ -23,9 +23,10 @@ def mkdocs_env(**overrides) -> dict[str, str]:
     return env
 
 
-def mkdocs_build(config: Path, site_dir: Path, **env) -> subprocess.CompletedProcess:
+def mkdocs_build(config: Path, site_dir: Path, *, verbose: bool = False, **env) -> subprocess.CompletedProcess:
+    flags = ["-v"] if verbose else []
     return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site_dir)],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", *flags, "-f", str(config), "-d", str(site_dir)],
         cwd=config.parent,
         env=mkdocs_env(**env),
         capture_output=True,
