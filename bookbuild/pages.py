@@ -28,17 +28,14 @@ import yaml
 from .runner import Outcome
 
 # Code is shown verbatim: fenced blocks and inline code are matched first and kept.
+CODE = r"(?P<fence>^[ \t]*(?P<marks>`{3,}|~{3,})[^\n]*\n.*?^[ \t]*(?P=marks)[ \t]*$)|(?P<code>`[^`\n]+`)"
 PLACEHOLDER = re.compile(
-    r"(?P<fence>^[ \t]*(?P<marks>`{3,}|~{3,})[^\n]*\n.*?^[ \t]*(?P=marks)[ \t]*$)"
-    r"|(?P<code>`[^`\n]+`)"
-    r"|\{\{\s*claim\s+(?P<claim>[A-Za-z_]\w*)\s*\}\}"
+    CODE + r"|\{\{\s*claim\s+(?P<claim>[A-Za-z_]\w*)\s*\}\}"
     r"|\{\{\s*(?P<name>[A-Za-z_][\w.]*)\s*(?::\s*(?P<spec>[^}]*?))?\s*\}\}",
     re.MULTILINE | re.DOTALL,
 )
-LEFTOVER = re.compile(
-    r"(?P<fence>^[ \t]*(?P<marks>`{3,}|~{3,})[^\n]*\n.*?^[ \t]*(?P=marks)[ \t]*$)|(?P<code>`[^`\n]+`)|(?P<open>\{\{)",
-    re.MULTILINE | re.DOTALL,
-)
+# after substitution: a ``{{`` outside code is a placeholder the pattern above could not read
+LEFTOVER = re.compile(CODE + r"|(?P<open>\{\{)", re.MULTILINE | re.DOTALL)
 MODE_NAMES = {"full": "完整模式", "quick": "快速模式"}
 
 

@@ -377,10 +377,7 @@ def _drop_stale_extractions(raw: Path) -> None:
     .gz 里的内容：解压到一半的、被改过的、和 .gz 对不上的文件都删掉，由 torchvision 核对 .gz 后重新解压。
     核对过的文件记在 MNIST/.extracted.json 里（.gz 的 MD5、解压文件的大小和修改时间），没有变化就不再解压比较。"""
     stamp_path = raw.parent / EXTRACTION_STAMP
-    try:
-        stamps = json.loads(stamp_path.read_text("utf-8"))
-    except (OSError, ValueError):
-        stamps = {}
+    stamps = _read_stamps(stamp_path)
     for name in MNIST_FILES:
         archive, extracted = raw / name, raw / name.removesuffix(".gz")
         if not extracted.is_file():
@@ -390,8 +387,7 @@ def _drop_stale_extractions(raw: Path) -> None:
             continue
         if not archive.is_file():
             continue  # 只有解压后的文件：像 torchvision 一样直接用
-        state = extracted.stat()
-        seen = {"archive_md5": _md5(archive), "size": state.st_size, "mtime_ns": state.st_mtime_ns}
+        seen = _stamp(archive, extracted)
         if stamps.get(extracted.name) == seen:
             continue
         if _same_as_archive(extracted, archive):
@@ -402,6 +398,19 @@ def _drop_stale_extractions(raw: Path) -> None:
     _write_stamps(stamp_path, stamps)
 
 
+def _stamp(archive: Path, extracted: Path) -> dict:
+    """一个解压文件的记录：它来自哪个 .gz（MD5），以及核对时它的大小和修改时间。"""
+    state = extracted.stat()
+    return {"archive_md5": _md5(archive), "size": state.st_size, "mtime_ns": state.st_mtime_ns}
+
+
+def _read_stamps(stamp_path: Path) -> dict:
+    try:
+        return json.loads(stamp_path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def _write_stamps(stamp_path: Path, stamps: dict) -> None:
     tmp = stamp_path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(stamps, indent=1), "utf-8")
@@ -410,15 +419,11 @@ def _write_stamps(stamp_path: Path, stamps: dict) -> None:
 
 def _stamp_new_extractions(raw: Path) -> None:
     stamp_path = raw.parent / EXTRACTION_STAMP
-    try:
-        stamps = json.loads(stamp_path.read_text("utf-8"))
-    except (OSError, ValueError):
-        stamps = {}
+    stamps = _read_stamps(stamp_path)
     for name in MNIST_FILES:
         archive, extracted = raw / name, raw / name.removesuffix(".gz")
         if archive.is_file() and extracted.is_file() and extracted.name not in stamps:
-            state = extracted.stat()
-            stamps[extracted.name] = {"archive_md5": _md5(archive), "size": state.st_size, "mtime_ns": state.st_mtime_ns}
+            stamps[extracted.name] = _stamp(archive, extracted)
     _write_stamps(stamp_path, stamps)
 
 
