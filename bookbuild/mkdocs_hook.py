@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # MkDocs loads a hook by its path, not as part of a package
     sys.path.insert(0, str(ROOT))
 
-from bookbuild import notebooks, pages, runner, settings  # noqa: E402
+from bookbuild import glossary, notebooks, pages, runner, settings  # noqa: E402
 from bookbuild.chapters import ChapterError, discover  # noqa: E402
 from bookbuild.runner import ChapterFailed  # noqa: E402
 
@@ -265,6 +265,18 @@ def on_page_markdown(markdown, page, config, files):
         return pages.substitute(markdown, namespace, claims, _mode, unavailable=unavailable)
     except pages.PageError as exc:
         raise PluginError(f"{page.file.src_uri}: {exc}") from None
+
+
+GLOSSARY_PAGE = "glossary.md"
+
+
+def on_page_content(html, page, config, files):
+    """The first use of each glossary term on a page links to its row of the glossary."""
+    glossary_file = files.get_file_from_path(GLOSSARY_PAGE)
+    if glossary_file is None or page.file is glossary_file or page.file.src_uri.startswith("notebooks/"):
+        return html
+    terms = glossary.read_terms(Path(glossary_file.abs_src_path))
+    return glossary.link_first_uses(html, terms, glossary_file.url_relative_to(page.file))
 
 
 @event_priority(50)  # before the search plugin indexes the page

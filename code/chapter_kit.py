@@ -456,22 +456,20 @@ def _describe_mnist_files(raw: Path) -> str:
     return "\n".join(lines)
 
 
-# --8<-- [start:load_mnist]
-def load_mnist(root: Path):
-    """用笔记的逻辑取得 MNIST：数据不在就下载。返回 (训练图像, 训练标签, 测试图像, 测试标签)。
+@contextlib.contextmanager
+def mnist_files(root: Path):
+    """章节读 MNIST 的代码（页面上那段 torchvision 的写法）在这里面运行。
 
-    图像是 uint8 张量 (N, 28, 28)，标签是 int64 张量 (N,)。四个原始 .gz 文件已经在
-    <root>/MNIST/raw/ 时，torchvision 核对它们的 MD5 后解压，不联网。
+    它负责页面不必讲的事：同一数据目录一次只让一个进程核对和解压；先删掉与 .gz 不符的
+    解压文件（例如上次解压到一半被中断）；读不到数据时给出一条说明缺哪些文件的错误，而不是
+    torchvision 的长串异常。
     """
-    from torchvision.datasets import MNIST
-
-    raw = root / "MNIST" / "raw"
+    raw = Path(root) / "MNIST" / "raw"
     try:
-        with _exclusive(root / "MNIST" / ".lock"):
+        with _exclusive(Path(root) / "MNIST" / ".lock"):
             if raw.is_dir():
                 _drop_stale_extractions(raw)
-            train = MNIST(str(root), train=True, download=True)
-            test = MNIST(str(root), train=False, download=True)
+            yield
             _stamp_new_extractions(raw)
     except (RuntimeError, OSError, ValueError, EOFError) as error:
         reason = str(error).strip().splitlines()[-1][:200]
@@ -480,8 +478,6 @@ def load_mnist(root: Path):
             f"请把下面四个文件放到 {raw}/ 后重新运行：\n{_describe_mnist_files(raw)}\n"
             f"也可以用 --data 或环境变量 {DATA_ENV} 指向已有这些文件的数据根目录。"
         ) from None
-    return train.data, train.targets, test.data, test.targets
-# --8<-- [end:load_mnist]
 
 
 def progress(iterable, **kwargs):

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision import datasets
 
 import chapter_kit
 from convolution import CNN
@@ -33,6 +34,18 @@ CURVE_WINDOW = 3200  # 训练曲线的滑动平均窗口：按图片数算，两
 # 结论的阈值
 ERROR_RATIO_MAX = 0.65  # 改进后的错误数至多是笔记网络的 0.65 倍：“明显更少”，而不只是随机波动
 LOSS_RATIO_MAX = 0.75  # 最后 CURVE_WINDOW 张图上的训练损失也至多是 3/4
+
+
+# --8<-- [start:load]
+def load_mnist(root):
+    """取得 MNIST：四个文件不在 <root>/MNIST/raw/ 就下载，核对校验和后解压。
+
+    返回 (训练图像, 训练标签, 测试图像, 测试标签)：图像是 uint8 张量 (N, 28, 28)，标签是 int64 张量 (N,)。
+    """
+    train_set = datasets.MNIST(root, train=True, download=True)
+    test_set = datasets.MNIST(root, train=False, download=True)
+    return train_set.data, train_set.targets, test_set.data, test_set.targets
+# --8<-- [end:load]
 
 
 # --8<-- [start:tensors]
@@ -171,7 +184,8 @@ def main(argv=None):
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # 输入尺寸固定：让 cuDNN 挑最快的卷积算法
 
-    train_images, train_labels, test_images, test_labels = chapter_kit.load_mnist(chapter_kit.data_root(run.args))
+    with chapter_kit.mnist_files(chapter_kit.data_root(run.args)):
+        train_images, train_labels, test_images, test_labels = load_mnist(chapter_kit.data_root(run.args))
     if run.quick:
         train_images, train_labels = train_images[:QUICK_TRAIN], train_labels[:QUICK_TRAIN]
         test_images, test_labels = test_images[:QUICK_TEST], test_labels[:QUICK_TEST]

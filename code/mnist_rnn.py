@@ -6,7 +6,7 @@ from torch import nn
 
 import chapter_kit
 from convolution import CNN
-from mnist_cnn import Stopwatch, predict, to_tensors, train_epoch
+from mnist_cnn import Stopwatch, load_mnist, predict, to_tensors, train_epoch
 
 DATA_FILES = (
     "MNIST/raw/train-images-idx3-ubyte.gz",
@@ -74,7 +74,8 @@ def main(argv=None):
     chapter_kit.add_data_argument(parser)
     run = chapter_kit.start(parser, argv)
     device = run.device
-    train_images, train_labels, test_images, test_labels = chapter_kit.load_mnist(chapter_kit.data_root(run.args))
+    with chapter_kit.mnist_files(chapter_kit.data_root(run.args)):
+        train_images, train_labels, test_images, test_labels = load_mnist(chapter_kit.data_root(run.args))
     if run.quick:
         train_images, train_labels = train_images[:QUICK_TRAIN], train_labels[:QUICK_TRAIN]
         test_images, test_labels = test_images[:QUICK_TEST], test_labels[:QUICK_TEST]

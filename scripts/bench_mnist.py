@@ -39,7 +39,8 @@ def measure(way: str, device_name: str, data: Path, seed: int) -> dict:
     if device_name == "auto":
         device_name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device_name)
-    chapter_kit.load_mnist(data)  # verify and extract once, outside the timing
+    with chapter_kit.mnist_files(data):  # verify and extract once, outside the timing
+        mnist_cnn.load_mnist(data)
     torch.manual_seed(seed)
     model = CNN().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=mnist_cnn.LR)
@@ -66,7 +67,7 @@ def measure(way: str, device_name: str, data: Path, seed: int) -> dict:
         accuracy = correct / len(test)
         images = len(train)
     else:
-        train_x, train_y, test_x, test_y = chapter_kit.load_mnist(data)
+        train_x, train_y, test_x, test_y = mnist_cnn.load_mnist(data)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         with mnist_cnn.Stopwatch(device) as clock:  # the copy to the device counts as part of the epoch

@@ -16,6 +16,7 @@ from torchvision.datasets import MNIST
 
 import chapter_kit
 import tiny_mnist
+from tiny_mnist import load_mnist
 from conftest import CODE, ROOT
 from test_chapters import assert_figure_text_is_readable
 
@@ -41,7 +42,7 @@ def files(root):
 
 def test_present_files_are_verified_extracted_and_loaded(tiny):
     root, arrays = tiny
-    train_x, train_y, test_x, test_y = chapter_kit.load_mnist(root)
+    train_x, train_y, test_x, test_y = load_mnist(root)
     assert train_x.shape == (3000, 28, 28) and train_x.dtype == torch.uint8
     assert test_x.shape == (500, 28, 28)
     assert torch.equal(train_y, torch.from_numpy(arrays["train_labels"]).long())
@@ -51,7 +52,7 @@ def test_present_files_are_verified_extracted_and_loaded(tiny):
 
 def test_missing_data_and_no_network_gives_one_clear_message(tmp_path, no_network):
     with pytest.raises(chapter_kit.DataError) as error:
-        chapter_kit.load_mnist(tmp_path / "data")
+        load_mnist(tmp_path / "data")
     message = str(error.value)
     raw = tmp_path / "data" / "MNIST" / "raw"
     assert str(raw) in message
@@ -69,7 +70,7 @@ def test_a_corrupt_file_is_named_and_left_untouched(tiny, damage):
     broken = data[: len(data) // 2] if damage == "truncated" else data[:-1] + bytes([data[-1] ^ 0xFF])
     labels.write_bytes(broken)
     with pytest.raises(chapter_kit.DataError) as error:
-        chapter_kit.load_mnist(root)
+        load_mnist(root)
     assert "t10k-labels-idx1-ubyte.gz（校验和不符" in str(error.value)
     assert "train-images-idx3-ubyte.gz（完好）" in str(error.value)
     assert labels.read_bytes() == broken
@@ -78,10 +79,10 @@ def test_a_corrupt_file_is_named_and_left_untouched(tiny, damage):
 
 def test_a_half_extracted_file_is_redone(tiny):
     root, arrays = tiny
-    chapter_kit.load_mnist(root)
+    load_mnist(root)
     extracted = root / "MNIST" / "raw" / "train-images-idx3-ubyte"
     extracted.write_bytes(extracted.read_bytes()[:5000])  # as if a run was killed while extracting
-    train_x, *_ = chapter_kit.load_mnist(root)
+    train_x, *_ = load_mnist(root)
     assert torch.equal(train_x, torch.from_numpy(arrays["train_images"]).to(torch.uint8))
 
 
@@ -166,6 +167,6 @@ def test_real_mnist_through_the_users_path():
         if os.environ.get("PTNOTES_REQUIRE_DATA"):
             pytest.fail(f"the four MNIST files are not in {raw}", pytrace=False)
         pytest.skip(f"the four original MNIST files are not in {raw}")
-    train_x, train_y, test_x, test_y = chapter_kit.load_mnist(ROOT / "data")
+    train_x, train_y, test_x, test_y = load_mnist(ROOT / "data")
     assert train_x.shape == (60000, 28, 28) and test_x.shape == (10000, 28, 28)
     assert torch.bincount(train_y).tolist()[:3] == [5923, 6742, 5958]

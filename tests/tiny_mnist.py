@@ -62,3 +62,12 @@ def write(root: Path, n_train: int = 3000, n_test: int = 500, extracted: bool = 
         resources.append((name, hashlib.md5(compressed).hexdigest()))
     # torchvision's order: train images, train labels, test images, test labels
     return resources, arrays
+
+
+def load_mnist(root: Path):
+    """What the MNIST chapters do: their torchvision loader, inside chapter_kit's guard."""
+    import chapter_kit
+    import mnist_cnn
+
+    with chapter_kit.mnist_files(root):
+        return mnist_cnn.load_mnist(root)
