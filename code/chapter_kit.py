@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import random
+import re
 import sys
 import time
 import warnings
@@ -50,11 +51,39 @@ CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"  # 由 PyPI 包 mplfonts 携带，SI
 CJK_FONT_NAME = "Noto Sans CJK SC"
 
 
+class ChineseHelpFormatter(argparse.HelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):
+        super().add_usage(usage, actions, groups, prefix="用法：" if prefix is None else prefix)
+
+    def format_help(self):
+        # argparse 在分组标题后加英文冒号：“选项:” -> “选项：”
+        return re.sub(r"^(\S[^\n]*?):\n", "\\1：\n", super().format_help(), flags=re.MULTILINE)
+
+
+# argparse 自己的英文提示（Python 3.11 的原文）及其中文；其余部分（参数名、取值）原样保留
+ARGPARSE_MESSAGES = (
+    (re.compile(r"^argument (\S+): "), r"参数 \1："),
+    (re.compile(r"invalid choice: (.+) \(choose from (.+)\)$"), r"无效的取值 \1（可选：\2）"),
+    (re.compile(r"^unrecognized arguments: "), "无法识别的参数："),
+    (re.compile(r"expected one argument$"), "需要一个值"),
+    (re.compile(r"^the following arguments are required: "), "缺少必需的参数："),
+    (re.compile(r"ignored explicit argument (.+)$"), r"不接受取值 \1"),
+)
+
+
 class ChapterArgumentParser(argparse.ArgumentParser):
-    """参数错误时只打印一行并以退出码 2 结束，不打印整段用法。"""
+    """帮助和错误信息全是中文；参数错误时只打印一行并以退出码 2 结束，不打印整段用法。"""
+
+    def __init__(self, **kwargs):
+        super().__init__(formatter_class=ChineseHelpFormatter, add_help=False, **kwargs)
+        self._positionals.title = "位置参数"
+        self._optionals.title = "选项"
+        self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS, help="显示这段帮助并退出")
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: 错误：{message}\n")
+        for pattern, chinese in ARGPARSE_MESSAGES:
+            message = pattern.sub(chinese, message)
+        self.exit(2, f"{self.prog}：错误：{message}\n")
 
 
 def positive_int(text: str) -> int:

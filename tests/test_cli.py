@@ -67,3 +67,29 @@ def test_help_lists_the_common_flags():
     assert result.returncode == 0
     for flag in ("--device", "--quick", "--seed", "--out", "--steps"):
         assert flag in result.stdout
+
+
+ARGPARSE_ENGLISH = ("usage", "options", "show this help", "positional arguments", "error", "invalid", "argument",
+                    "unrecognized", "expected", "required")
+
+
+@pytest.mark.parametrize("script", sorted(p.stem for p in CODE.glob("*.py") if p.stem != "chapter_kit"))
+def test_help_is_all_chinese(script, capsys):
+    import importlib
+
+    module = importlib.import_module(script)
+    with pytest.raises(SystemExit) as done:
+        module.main(["--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("用法：") and "选项：" in text and "显示这段帮助并退出" in text
+    for english in ARGPARSE_ENGLISH:
+        assert english not in text.lower(), f"{script} --help: {english!r}"
+
+
+@pytest.mark.parametrize("args", [["--device", "tpu"], ["--bogus"], ["--seed"], ["--quick=1"]])
+def test_argparse_errors_are_chinese(args):
+    result = run_chapter(*args)
+    assert_one_line_error(result, "错误：")
+    for english in ARGPARSE_ENGLISH:
+        assert english not in result.stderr.lower().replace("regression.py", ""), result.stderr
