@@ -238,7 +238,7 @@ def _check_claims() -> None:
 
 def on_page_markdown(markdown, page, config, files):
     namespace = {
-        "run_report": pages.report_table(list(_outcomes.values())),
+        "run_report": pages.report_table(list(_outcomes.values()), _chapter_page),
         "claim_report": pages.claim_report(_outcomes, _chapter_page),
     }
     claims = None
@@ -289,5 +289,5 @@ def on_page_context(context, page, config, nav):
 
 def on_post_page(output, page, config):
     if page.file.src_uri.startswith("notebooks/"):
-        return NBCONVERT_MATHJAX.sub("", output)
+        return notebooks.fold_helper_cells(NBCONVERT_MATHJAX.sub("", output))
     return output

@@ -1,9 +1,11 @@
 """A chapter's notebook: its script turned into cells by jupytext, made self-contained, with
 the outputs of the run the build already made attached. Nothing here runs the chapter.
 
-The notebook opens with the chapter's docstring, a cell that installs what Colab lacks and
+The notebook opens with the chapter's docstring, then a cell that installs what Colab lacks and
 one ``%%writefile`` cell per local module the script imports, so that it runs anywhere on
-its own; it ends with ``main([])`` carrying that run's printed output and figures.
+its own: these helper cells are tagged and folded (in Jupyter, and on the site by
+``fold_helper_cells``), so the reader meets the chapter first. It ends with ``main([])``
+carrying that run's printed output and figures.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ MARKER = re.compile(r"^[ \t]*# --8<-- \[(start|end):[\w-]+\]\n", re.MULTILINE)
 MAIN_GUARD = re.compile(r'^if __name__ == "__main__":\n    main\(\)\n?\Z', re.MULTILINE)
 # Colab has torch, torchvision, matplotlib and tqdm; the chapters' CJK font comes from mplfonts.
 INSTALL = "%pip install -q mplfonts==0.0.11  # 图中中文字体（Colab 等环境缺少）"
+HELPER_TAG = "helper"  # nbconvert gives such a cell the class celltag_helper
 RUN_CELL = 'main([])  # 参数写在列表里，例如 main(["--quick", "--device", "cpu"])'
 
 
@@ -59,12 +62,15 @@ def chapter_notebook(outcome: Outcome, page_url: str | None = None) -> nbformat.
     ]
     if page_url:
         intro.append(f"讲解见网站上的[这一章]({page_url})。")
-    cells = [
-        nbformat.v4.new_markdown_cell("\n".join(intro)),
+    setup = [
         nbformat.v4.new_code_cell(INSTALL),
         *(nbformat.v4.new_code_cell(f"%%writefile {m.name}\n{_source(m)}") for m in chapter.local_modules),
         nbformat.v4.new_code_cell(f'__file__ = "{chapter.script.name}"  # 章节名取自脚本的文件名'),
     ]
+    for cell in setup:  # they run first, but the reader meets the chapter first: folded away
+        cell.metadata.update(tags=[HELPER_TAG], jupyter={"source_hidden": True})
+    intro.append(f"开头 {len(setup)} 格（已折叠）准备运行环境：安装图中中文所需的字体包，写出本章用到的辅助模块。")
+    cells = [nbformat.v4.new_markdown_cell("\n".join(intro)), *setup]
     body = jupytext.reads(script, fmt="py:light")
     for cell in body.cells:
         if cell.cell_type == "code" and _is_docstring(cell.source):
@@ -87,3 +93,29 @@ def chapter_notebook(outcome: Outcome, page_url: str | None = None) -> nbformat.
         language_info={"name": "python"},
     )
     return notebook
+
+
+def _closing_div(html: str, start: int) -> int:
+    """The index just past the ``</div>`` that closes the ``<div`` at ``start``."""
+    depth = 0
+    for tag in re.finditer(r"<div\b|</div>", html[start:]):
+        depth += 1 if tag.group(0) == "<div" else -1
+        if depth == 0:
+            return start + tag.end()
+    raise ValueError("unbalanced <div> in a notebook page")
+
+
+def fold_helper_cells(html: str) -> str:
+    """On a notebook's page, each helper cell sits in a closed <details> the reader may open."""
+    out, position = [], 0
+    for cell in re.finditer(rf'<div [^>]*class="jp-Cell [^"]*celltag_{HELPER_TAG}[^"]*"[^>]*>', html):
+        if cell.start() < position:
+            continue
+        end = _closing_div(html, cell.start())
+        first_line = re.search(r"<pre>(.*?)\n", html[cell.start() : end], re.DOTALL)
+        label = re.sub(r"<[^>]+>", "", first_line.group(1)).strip() if first_line else "准备运行环境"
+        out += [html[position : cell.start()], '<details class="notebook-helper"><summary>运行环境：<code>',
+                label, "</code></summary>", html[cell.start() : end], "</details>"]
+        position = end
+    out.append(html[position:])
+    return "".join(out)

@@ -195,25 +195,32 @@ def insert_after_title(markdown: str, block: str) -> str:
     return block + "\n" + markdown
 
 
-def report_table(outcomes: list[Outcome]) -> str:
-    rows = [
-        "| 章节 | 本次构建 | 设备 | 模式 | 运行用时 | 峰值内存（进程） | 峰值显存 | 运行于 |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: | --- |",
-    ]
+def report_table(outcomes: list[Outcome], pages_of: Mapping[str, ChapterPage]) -> str:
+    """The run report's table: one row per chapter, named by its page (linked). What every row
+    shares (device, mode) is said once above the table, so that the table fits a phone."""
+    devices = sorted({device_label(o.results["meta"]) for o in outcomes})
+    modes = sorted({MODE_NAMES[o.results["meta"]["mode"]] for o in outcomes})
+    shared = len(devices) == 1 and len(modes) == 1
+    on_gpu = any(o.results["meta"].get("cuda_peak_memory_bytes") for o in outcomes)
+    columns = [("页面", "---"), ("本次构建", "---")]
+    if not shared:
+        columns += [("设备", "---"), ("模式", "---")]
+    columns += [("用时", "---:"), ("峰值内存", "---:")] + ([("峰值显存", "---:")] if on_gpu else []) + [("运行于", "---")]
+    rows = ["| " + " | ".join(c for c, _ in columns) + " |", "| " + " | ".join(a for _, a in columns) + " |"]
     for outcome in outcomes:
-        meta = outcome.results["meta"]
-        info = outcome.run_info
-        rows.append(
-            f"| `{outcome.chapter.name}` "
-            f"| {'命中缓存' if outcome.cache_hit else '重新运行'} "
-            f"| {device_label(meta)} "
-            f"| {MODE_NAMES[meta['mode']]} "
-            f"| {info['wall_time_s']:.1f} s "
-            f"| {_size(info.get('peak_rss_bytes'))} "
-            f"| {_size(meta.get('cuda_peak_memory_bytes'))} "
-            f"| {info['finished'].replace('T', ' ')[:16]} |"
-        )
-    return "\n".join(rows)
+        meta, info = outcome.results["meta"], outcome.run_info
+        page = pages_of.get(outcome.chapter.name)
+        name = f"[{page.title}]({page.path})" if page else f"`{outcome.chapter.name}`"
+        cells = [name, "缓存" if outcome.cache_hit else "重新运行"]
+        if not shared:
+            cells += [device_label(meta), MODE_NAMES[meta["mode"]]]
+        cells += [f"{info['wall_time_s']:.1f} s", _size(info.get("peak_rss_bytes"))]
+        if on_gpu:
+            cells.append(_size(meta.get("cuda_peak_memory_bytes")))
+        cells.append(info["finished"].replace("T", " ")[5:16])  # "11-28 20:41": the year is the build's
+        rows.append(f"| {' | '.join(cells)} |")
+    above = f"设备：{devices[0]}；模式：{modes[0]}。\n\n" if shared and outcomes else ""
+    return above + '<div class="run-report" markdown>\n\n' + "\n".join(rows) + "\n\n</div>"
 
 
 @dataclass(frozen=True)

@@ -5,20 +5,18 @@ $\sigma(x)=\frac{1}{1+e^{-x}}$，$\mathrm{ReLU}(x)=\max(0,x)$，$\mathrm{softplu
 导数不是手推公式画的，而是用自动求导（autograd）对同一组点求出来的。
 """
 
-import math
-
+# --8<-- [start:imports]
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
+# --8<-- [end:imports]
 
 import chapter_kit
 
-# 超参数（与笔记相同）
+# --8<-- [start:hyperparameters]
+# 超参数（与笔记相同）：[-5, 5] 上 200 个等距的点
 X_MIN, X_MAX = -5.0, 5.0
 N_POINTS = 200
-
-SATURATION = 0.01  # 导数小于它就算“饱和”（与“Sigmoid 的缺点”一章相同）
-
 # 每个面板的纵轴范围（与莫烦教程一致）
 Y_LIMITS = {
     "sigmoid": (-0.2, 1.2),
@@ -26,6 +24,11 @@ Y_LIMITS = {
     "tanh": (-1.2, 1.2),
     "softplus": (-0.2, 6.0),
 }
+# --8<-- [end:hyperparameters]
+
+# 以下只在构建时核对结论用，页面不展示
+SATURATION = 0.01  # 导数小于它就算“饱和”（与“Sigmoid 的缺点”一章相同）
+LN2 = 0.6931471805599453  # ln 2 = softplus(0)：softplus 比 ReLU 高出的最大值
 
 
 # --8<-- [start:functions]
@@ -53,10 +56,12 @@ def derivatives(x):
 # --8<-- [end:derivatives]
 
 
+# --8<-- [start:plot]
 def plot_panels(x, curves, title, limits=None):
+    """2×2 的四个面板，每个面板画一条曲线（笔记的激活函数图就是这样排的）。"""
     fig, axes = plt.subplots(2, 2, figsize=(8, 6))
     for ax, (name, y) in zip(axes.flat, curves.items(), strict=True):
-        ax.plot(x.cpu(), y.detach().cpu(), c="tab:red", label=name)
+        ax.plot(x.cpu(), y.detach().cpu(), c="tab:red", label=name)  # matplotlib 只认 CPU 上的数
         if limits:
             ax.set_ylim(limits[name])
         ax.axhline(0, c="gray", lw=0.5)
@@ -65,6 +70,7 @@ def plot_panels(x, curves, title, limits=None):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+# --8<-- [end:plot]
 
 
 def main(argv=None):
@@ -72,13 +78,21 @@ def main(argv=None):
     run = chapter_kit.start(parser, argv)
 
     # --8<-- [start:data]
-    x = torch.linspace(X_MIN, X_MAX, N_POINTS, device=run.device)  # (200,)
+    x = torch.linspace(X_MIN, X_MAX, N_POINTS)  # (200,)
     # --8<-- [end:data]
-    curves = activations(x)
+    x = x.to(run.device)  # 构建时放到 --device 选定的设备上
+    # --8<-- [start:draw]
+    curves = activations(x)  # 四条曲线，形状都是 (200,)
+    fig = plot_panels(x, curves, "激活函数", Y_LIMITS)
+    plt.show()
+    # --8<-- [end:draw]
+    run.save_figure(fig, "activations")
+    # --8<-- [start:draw_derivatives]
     grads = derivatives(x)
-
-    run.save_figure(plot_panels(x, curves, "激活函数", Y_LIMITS), "activations")
-    run.save_figure(plot_panels(x, grads, "激活函数的导数（自动求导）"), "derivatives")
+    fig = plot_panels(x, grads, "激活函数的导数（自动求导）")
+    plt.show()
+    # --8<-- [end:draw_derivatives]
+    run.save_figure(fig, "derivatives")
 
     at_zero = activations(torch.zeros(1, device=run.device))
     positive, negative = x > 0, x < 0
@@ -121,7 +135,7 @@ def main(argv=None):
     )
     run.claim(
         "softplus_smooth_relu",
-        bool((softplus > 0).all()) and softplus_gap.max().item() <= math.log(2) + 1e-6
+        bool((softplus > 0).all()) and softplus_gap.max().item() <= LN2 + 1e-6
         and softplus_gap[[0, -1]].max().item() < SATURATION,
         f"softplus 最小为 {softplus.min():.4f} > 0；比 ReLU 高出的最大值 {softplus_gap.max():.4f} ≤ ln 2，"
         f"在 x = ±{X_MAX:g} 处只高出 {softplus_gap[[0, -1]].max():.4f} < {SATURATION}",

@@ -3,21 +3,28 @@ r"""线性模型：笔记的 15 个点、nn.Linear 和梯度下降，与最小�
 模型 $f(x)=w^\top x+b$；把偏置并进权重后，闭式解是 $\hat w^*=(X^\top X)^{-1}X^\top y$。
 """
 
+# --8<-- [start:imports]
 import matplotlib.pyplot as plt
 import torch
 from torch import nn, optim
+# --8<-- [end:imports]
 
 import chapter_kit
 
+# --8<-- [start:hyperparameters]
 # 超参数（与笔记相同）
 LR = 1e-3
 EPOCHS = 1000
-PRINT_EVERY = 20
+PRINT_EVERY = 200  # 笔记每 20 个迭代周期打印一次损失，这里少打印一些
 # 标准化输入之后的训练：条件数变好，可以用大得多的学习率
 STANDARDIZED_LR = 0.1
 STANDARDIZED_EPOCHS = 300
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+# --8<-- [end:hyperparameters]
+
+# 以下只在构建时核对结论用，页面不展示
 MATCH_TOL = 1e-5  # 标准化训练与闭式解的 w、b 最多相差多少算“一致”（float32 的舍入误差约 1e-7）
-EARLY_EPOCH = 100  # 从这一轮到最后一轮，看笔记的训练还在以多快的速度靠近最优解
+EARLY_EPOCH = 100  # 从第 100 个迭代周期到最后，看笔记的训练还在以多快的速度靠近最优解
 
 
 # --8<-- [start:data]
@@ -40,20 +47,21 @@ class LinearRegression(nn.Module):
 
 
 # --8<-- [start:train]
-def train(model, x_train, y_train, lr, epochs, log_every=None):
+def train(model, x, y, lr, epochs):
+    """全批量梯度下降：每个迭代周期用全部样本算一次梯度、更新一次参数。返回每个迭代周期的损失。"""
     criterion = nn.MSELoss()  # 均方误差
     optimizer = optim.SGD(model.parameters(), lr=lr)  # 梯度下降
     losses = []
-    for epoch in chapter_kit.progress(range(epochs), desc="训练"):
-        out = model(x_train)  # 前向传播
-        loss = criterion(out, y_train)
+    for epoch in range(epochs):
+        out = model(x)  # 前向传播：(15, 1)
+        loss = criterion(out, y)
 
         # 反向传播之前先清零梯度，否则梯度会累加
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-        if log_every and (epoch + 1) % log_every == 0:
+        if (epoch + 1) % PRINT_EVERY == 0:
             print(f"Epoch [{epoch + 1}/{epochs}], loss: {loss.item():.6f}")
     return losses
 # --8<-- [end:train]
@@ -61,10 +69,10 @@ def train(model, x_train, y_train, lr, epochs, log_every=None):
 
 # --8<-- [start:closed_form]
 def least_squares(x, y):
-    """把偏置并进权重：X = [x, 1]，解 min ||X w - y||²，即 w = (XᵀX)⁻¹Xᵀy。"""
-    X = torch.cat([x, torch.ones_like(x)], dim=1)  # (15, 2)
+    """把偏置并进权重：X = [x, 1]，解 min ||X w - y||²，即 w = (XᵀX)⁻¹Xᵀy。返回 w、b 两个数。"""
+    X = torch.cat([x, torch.ones_like(x)], dim=1)  # (15, 1) -> (15, 2)
     solution = torch.linalg.lstsq(X, y).solution  # (2, 1)：[w, b]
-    return solution[0, 0], solution[1, 0]
+    return solution[0, 0].item(), solution[1, 0].item()
 # --8<-- [end:closed_form]
 
 
@@ -80,34 +88,41 @@ def weight_and_bias(model):
 
 def main(argv=None):
     parser = chapter_kit.chapter_parser(__file__, __doc__)
-    parser.add_argument("--epochs", type=chapter_kit.positive_int, default=EPOCHS, help="训练轮数（默认 %(default)s）")
     run = chapter_kit.start(parser, argv)
-
-    x_train = torch.tensor(X_TRAIN, device=run.device)  # (15, 1)
-    y_train = torch.tensor(Y_TRAIN, device=run.device)  # (15, 1)
+    device = device  # 命令行参数 --device 选定的设备
 
     # 笔记的训练：原始输入，学习率 1e-3
-    model = LinearRegression().to(run.device)
+    # --8<-- [start:model_init]
+    x_train = torch.tensor(X_TRAIN, device=device)  # (15, 1)
+    y_train = torch.tensor(Y_TRAIN, device=device)  # (15, 1)
+    model = LinearRegression().to(device)
+    # --8<-- [end:model_init]
     w_init, b_init = weight_and_bias(model)
-    losses = train(model, x_train, y_train, LR, run.args.epochs, log_every=PRINT_EVERY * 10)
-    w_notes, b_notes = weight_and_bias(model)
+    # --8<-- [start:fit]
+    losses = train(model, x_train, y_train, LR, EPOCHS)
+    w_notes, b_notes = model.linear.weight.item(), model.linear.bias.item()
+    # --8<-- [end:fit]
 
-    # 闭式解（在 float64 下求，作为“标准答案”）
-    w_star, b_star = (v.item() for v in least_squares(x_train.double(), y_train.double()))
+    # --8<-- [start:solve]
+    # 闭式解在 float64 下求，作为“标准答案”
+    w_star, b_star = least_squares(x_train.double(), y_train.double())
+    print(f"梯度下降：w = {w_notes:.4f}，b = {b_notes:.4f}；闭式解：w = {w_star:.4f}，b = {b_star:.4f}")
+    # --8<-- [end:solve]
     loss_star = ((w_star * x_train.double() + b_star - y_train.double()) ** 2).mean().item()
 
     # --8<-- [start:standardize]
     mean, std = x_train.mean(), x_train.std()
-    standardized = LinearRegression().to(run.device)
+    standardized = LinearRegression().to(device)
     losses_std = train(standardized, (x_train - mean) / std, y_train, STANDARDIZED_LR, STANDARDIZED_EPOCHS)
-    w_s, b_s = weight_and_bias(standardized)
+    w_s, b_s = standardized.linear.weight.item(), standardized.linear.bias.item()
     w_std, b_std = w_s / std.item(), b_s - w_s * mean.item() / std.item()  # 换回原始输入的尺度
+    print(f"标准化输入后训练：w = {w_std:.4f}，b = {b_std:.4f}")
     # --8<-- [end:standardize]
 
     xs = torch.linspace(0, 12, 50)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.scatter(x_train.cpu(), y_train.cpu(), c="tab:blue", label="笔记中的 15 个点", zorder=3)
-    ax.plot(xs, w_notes * xs + b_notes, c="tab:red", lw=2, label=f"笔记的训练（{run.args.epochs} 轮，lr={LR:g}）")
+    ax.plot(xs, w_notes * xs + b_notes, c="tab:red", lw=2, label=f"笔记的训练（{EPOCHS} 个迭代周期，lr={LR:g}）")
     ax.plot(xs, w_std * xs + b_std, c="tab:green", lw=4, alpha=0.5, label="标准化输入后训练")
     ax.plot(xs, w_star * xs + b_star, "k--", lw=1.2, label="最小二乘闭式解")
     ax.set_xlabel("x")
@@ -121,12 +136,12 @@ def main(argv=None):
     ax.axhline(loss_star, c="k", ls="--", lw=1, label="闭式解的损失（下限）")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("训练轮数")
+    ax.set_xlabel("迭代周期")
     ax.set_ylabel("均方误差")
     ax.legend()
     run.save_figure(fig, "loss")
 
-    # 损失函数的曲率：Hessian 的两个特征值。梯度下降沿每个特征方向每轮把离最优解的距离乘以 (1 − lr·λ)，
+    # 损失函数的曲率：Hessian 的两个特征值。梯度下降沿每个特征方向每个迭代周期把离最优解的距离乘以 (1 − lr·λ)，
     # lr > 2/λmax 时陡的方向发散；lr 合适时，收敛的快慢由最小的 λmin（平的方向）决定
     eigenvalues, eigenvectors = torch.linalg.eigh(mse_hessian(x_train.double()))  # 升序
     lam_min, lam_max = eigenvalues.tolist()
@@ -146,7 +161,8 @@ def main(argv=None):
     std_max_diff = max(abs(w_std - w_star), abs(b_std - b_star))
 
     run.record(
-        epochs=run.args.epochs,
+        epochs=EPOCHS,
+        print_every=PRINT_EVERY,
         w_init=w_init,
         b_init=b_init,
         w_notes=w_notes,
@@ -189,7 +205,7 @@ def main(argv=None):
     run.claim(
         "slow_direction_unconverged",
         slow_remaining > 0.5,
-        f"沿平的方向，{len(losses)} 轮后离最优解的距离还剩初始的 {slow_remaining:.0%}（> 50%）",
+        f"沿平的方向，{len(losses)} 个迭代周期后离最优解的距离还剩初始的 {slow_remaining:.0%}（> 50%）",
     )
     run.claim(
         "gap_along_slow_direction",
@@ -199,7 +215,7 @@ def main(argv=None):
     run.claim(
         "notes_still_slow",
         excess_ratio > 0.3,
-        f"多出闭式解的损失从第 {early + 1} 轮的 {excess_early:.2e} 降到第 {len(losses)} 轮的 {excess_final:.2e}，"
+        f"多出闭式解的损失从第 {early + 1} 个迭代周期的 {excess_early:.2e} 降到第 {len(losses)} 个的 {excess_final:.2e}，"
         f"只降到原来的 {excess_ratio:.0%}（> 30%）",
     )
     run.claim(

@@ -222,6 +222,21 @@ def test_nothing_scrolls_sideways_on_a_phone(browser, site_url, path):
     assert overflow <= 0, f"{path} is {overflow}px wider than the phone"
 
 
+def test_the_run_report_table_fits_a_phone(browser, site_url):
+    """Not just the page: the table itself needs no sideways scrolling, and its rows name pages."""
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(site_url + "report/")
+    page.evaluate(SETTLED)
+    table = page.locator(".run-report table")
+    sizes = table.evaluate("t => [t.scrollWidth, t.clientWidth, t.getBoundingClientRect().right]")
+    links = table.locator("tbody td:first-child a")
+    names = [links.nth(i).inner_text() for i in range(links.count())]
+    context.close()
+    assert sizes[0] <= sizes[1] and sizes[2] <= PHONE["width"], f"report table {sizes} on a {PHONE['width']}px phone"
+    assert len(names) == len(discover(ROOT / "code")) and "回归网络：拟合 y = x²" in names
+
+
 def test_dark_mode_toggle_keeps_figures_legible(page, site_url):
     page.goto(site_url + "chapters/regression/")
     check_page(page)

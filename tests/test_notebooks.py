@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -36,6 +37,20 @@ def test_every_chapter_has_a_notebook_with_the_runs_outputs(built_site, name):
     sources = "\n".join(cell.source for cell in notebook.cells)
     assert "--8<--" not in sources  # snippet markers are for the site only
     assert "%%writefile chapter_kit.py" in sources
+    helpers = [cell for cell in notebook.cells if "helper" in cell.metadata.get("tags", [])]
+    assert helpers and all(cell.metadata["jupyter"]["source_hidden"] for cell in helpers)
+    assert any("%%writefile chapter_kit.py" in cell.source for cell in helpers)
+
+
+def test_notebook_pages_fold_the_helper_cells(built_site):
+    """The reader meets the chapter first: the environment cells are closed <details>."""
+    html = (built_site["site"] / "notebooks" / "lstm" / "index.html").read_text("utf-8")
+    folds = re.findall(r'<details class="notebook-helper"><summary>运行环境：<code>(.*?)</code></summary>', html)
+    assert any("%%writefile chapter_kit.py" in label for label in folds), folds
+    assert len(folds) == html.count("celltag_helper")
+    # nothing of chapter_kit's source stands outside a fold
+    outside = re.sub(r'<details class="notebook-helper">.*?</details>', "", html, flags=re.DOTALL)
+    assert "def mnist_files" not in outside and "celltag_helper" not in outside
 
 
 def test_notebooks_are_the_same_file_from_build_to_build(build_env, tmp_path):

@@ -152,9 +152,10 @@ def test_formulas_are_left_for_mathjax(built_site):
 
 def test_run_report_lists_every_chapter(built_site):
     html = (built_site["site"] / "report" / "index.html").read_text("utf-8")
-    for chapter in discover(CODE):
-        assert f"<td><code>{chapter.name}</code></td>" in html
+    for chapter in discover(CODE):  # each row names its chapter's page, linked
+        assert re.search(rf'<td><a href="\.\./chapters/{chapter.name.replace("_", "-")}/">[^<]+</a></td>', html), chapter
     assert html.count("<td>重新运行</td>") == len(discover(CODE))  # the first build ran them all
+    assert "设备：" in html and "模式：快速模式" in html  # said once, above the table
 
 
 def test_search_index_segments_chinese(built_site):
