@@ -16,13 +16,15 @@ from pathlib import Path
 ROW = re.compile(r'^\|\s*<span id="(?P<id>[\w-]+)"></span>(?P<term>[^|]+?)\s*\|(?P<english>[^|]*)\|(?P<avoid>[^|]*)\|',
                  re.MULTILINE)
 # Markdown that is not prose: front matter, fenced code, inline code, formulas, the notes'
-# quotes, placeholders, link targets and HTML tags.
+# quotes (the 笔记原文 box, and <q>…</q> for a word of the notes inside a sentence),
+# placeholders, link targets and HTML tags.
 NOT_PROSE = re.compile(
     r"\A---\n.*?\n---\n"
     r"|^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?^[ \t]*\1[ \t]*$"
     r"|`[^`\n]+`"
     r"|\$\$.*?\$\$|\$[^$\n]+\$"
     r"|^>[ \t]*笔记原文[^\n]*(\n>[^\n]*)*"
+    r"|<q>.*?</q>"
     r"|\{\{.*?\}\}"
     r"|\]\([^)]*\)"
     r"|<[^>\n]+>",

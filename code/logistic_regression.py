@@ -3,30 +3,35 @@ r"""Logistic 回归：笔记的 Sigmoid + BCELoss 与数值更稳定的 logits +
 $P(Y=1\mid x)=\sigma(w\cdot x+b)=\frac{1}{1+e^{-(w\cdot x+b)}}$，决策边界是 $w\cdot x+b=0$。
 """
 
-import copy
-
+# --8<-- [start:imports]
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
+# --8<-- [end:imports]
 
 import chapter_kit
 
-# 超参数（与笔记所依据的书的代码相同：全批量 SGD，学习率 1.0，1000 步）
+# --8<-- [start:hyperparameters]
+# 超参数（与笔记所依据的书的代码相同：全批量梯度下降，学习率 1.0，1000 步）
 N_POINTS = 100
 LR = 1.0
 STEPS = 1000
-QUICK_STEPS = 300
-PASS_LINE = 130.0  # 两门成绩之和超过它（再加一点噪声）就算“通过”
+# 生成数据：两门成绩之和超过 PASS_LINE（再加一点噪声）就算“通过”
+PASS_LINE = 130.0
 LABEL_NOISE = 8.0
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+# --8<-- [end:hyperparameters]
+
+# 以下只在构建时核对结论用，页面不展示
 SAME_TOL = 1e-4  # 两种写法训练后的参数最多相差多少算“同一个模型”（参数的大小在 10 左右）
 
 
 # --8<-- [start:data]
-def make_data(n_points, generator):
+def make_data(n_points):
     """仿照书中的例子：两门考试成绩（30–100 分），标签表示是否通过；特征除以各自的最大值。"""
-    scores = 30 + 70 * torch.rand(n_points, 2, generator=generator)  # (100, 2)
-    noise = LABEL_NOISE * torch.randn(n_points, generator=generator)
-    labels = (scores.sum(dim=1) + noise > PASS_LINE).float().unsqueeze(1)  # (100, 1)，取 0 或 1
+    scores = 30 + 70 * torch.rand(n_points, 2)  # (100, 2)
+    noise = LABEL_NOISE * torch.randn(n_points)  # (100,)
+    labels = (scores.sum(dim=1) + noise > PASS_LINE).float().unsqueeze(1)  # (100,) -> (100, 1)，取 0 或 1
     features = scores / scores.max(dim=0).values  # (100, 2)，缩放到 (0, 1]
     return features, labels
 # --8<-- [end:data]
@@ -60,37 +65,46 @@ class LogisticRegressionLogits(nn.Module):
 # --8<-- [end:logit_model]
 
 
+# --8<-- [start:train]
 def train(model, criterion, x, y, steps):
+    """全批量梯度下降：每一步都用全部样本算损失和梯度。返回每一步的损失。"""
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     losses = []
-    for _ in chapter_kit.progress(range(steps), desc=type(model).__name__):
-        loss = criterion(model(x), y)
+    for _ in range(steps):
+        loss = criterion(model(x), y)  # model(x)：(100, 1)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
     return losses
+# --8<-- [end:train]
 
 
 def main(argv=None):
     parser = chapter_kit.chapter_parser(__file__, __doc__)
     run = chapter_kit.start(parser, argv)
-    steps = QUICK_STEPS if run.quick else STEPS
-    generator = torch.Generator().manual_seed(run.seed)
-    x, y = (t.to(run.device) for t in make_data(N_POINTS, generator))
+    device = run.device  # 命令行参数 --device 选定的设备
 
-    # --8<-- [start:train]
-    notes_model = LogisticRegression().to(run.device)
-    logit_model = LogisticRegressionLogits().to(run.device)
-    logit_model.lr = copy.deepcopy(notes_model.lr)  # 同样的初始参数，方便比较
+    # --8<-- [start:dataset]
+    x, y = make_data(N_POINTS)
+    x, y = x.to(device), y.to(device)
+    # --8<-- [end:dataset]
 
-    notes_losses = train(notes_model, nn.BCELoss(), x, y, steps)
-    logit_losses = train(logit_model, nn.BCEWithLogitsLoss(), x, y, steps)
+    # --8<-- [start:fit]
+    notes_model = LogisticRegression().to(device)
+    logit_model = LogisticRegressionLogits().to(device)
+    logit_model.lr.load_state_dict(notes_model.lr.state_dict())  # 同样的初始参数，方便比较
 
-    with torch.no_grad():
-        notes_accuracy = ((notes_model(x) > 0.5).float() == y).float().mean()  # 概率与 0.5 比较
-        logit_accuracy = ((logit_model(x) > 0).float() == y).float().mean()  # logit 与 0 比较
-    # --8<-- [end:train]
+    notes_losses = train(notes_model, nn.BCELoss(), x, y, STEPS)
+    logit_losses = train(logit_model, nn.BCEWithLogitsLoss(), x, y, STEPS)
+    # --8<-- [end:fit]
+
+    # --8<-- [start:evaluate]
+    with torch.no_grad():  # 只做预测：不需要记录计算图
+        notes_accuracy = ((notes_model(x) > 0.5).float() == y).float().mean().item()  # 概率与 0.5 比较
+        logit_accuracy = ((logit_model(x) > 0).float() == y).float().mean().item()  # logit 与 0 比较
+    print(f"训练集准确率：Sigmoid + BCELoss {notes_accuracy:.1%}，logits + BCEWithLogitsLoss {logit_accuracy:.1%}")
+    # --8<-- [end:evaluate]
 
     # --8<-- [start:stability]
     logits = torch.tensor([[40.0], [-120.0]])  # 两个“非常自信”的预测
@@ -129,7 +143,7 @@ def main(argv=None):
     ax.set_xlabel(r"$x_1$（第一门成绩 / 最高分）")
     ax.set_ylabel(r"$x_2$（第二门成绩 / 最高分）")
     ax.legend(loc="lower left", fontsize=9)
-    ax.set_title(f"Logistic 回归：训练集准确率 {logit_accuracy.item():.0%}")
+    ax.set_title(f"Logistic 回归：训练集准确率 {logit_accuracy:.0%}")
     run.save_figure(fig, "boundary")
 
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
@@ -141,7 +155,7 @@ def main(argv=None):
     run.save_figure(fig, "loss")
 
     run.record(
-        steps=steps,
+        steps=STEPS,
         positives=int(y.sum().item()),
         notes_loss=notes_losses[-1],
         logit_loss=logit_losses[-1],

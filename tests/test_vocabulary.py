@@ -89,6 +89,9 @@ def test_notes_quotes_hold_only_the_notes_words():
             for fragment in re.split(r"……|\.\.\.", text):
                 quotes += 1
                 assert _letters(fragment) in notes, f"{page.name}: not the notes' words: {fragment.strip()!r}"
+        for word in re.findall(r"<q>(.*?)</q>", page.read_text("utf-8")):
+            quotes += 1
+            assert _letters(word) in notes, f"{page.name}: <q>{word}</q> is not the notes' words"
     assert quotes >= 12
 
 
