@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-ROW = re.compile(r'^\|\s*<span id="(?P<id>[\w-]+)"></span>(?P<term>[^|]+?)\s*\|(?P<english>[^|]*)\|(?P<avoid>[^|]*)\|',
-                 re.MULTILINE)
+# | <span id="…"></span>术语 | English | 本站不用的写法 | 含义 | [页面](chapters/….md) |
+ROW = re.compile(r'^\|\s*<span id="(?P<id>[\w-]+)"></span>(?P<term>[^|]+?)\s*\|(?P<english>[^|]*)\|(?P<avoid>[^|]*)\|'
+                 r"[^|]*\|\s*(?:\[[^]]*\]\((?P<page>[^)]+)\))?\s*\|\s*$", re.MULTILINE)
 # Markdown that is not prose: front matter, fenced code, inline code, formulas, the notes'
 # quotes (the 笔记原文 box, and <q>…</q> for a word of the notes inside a sentence),
 # placeholders, link targets and HTML tags.
@@ -44,14 +45,24 @@ class Term:
     term: str
     english: str
     avoid: tuple[str, ...]
+    page: str | None  # the page that explains it, relative to docs/
 
 
 def read_terms(glossary: Path) -> list[Term]:
     terms = []
     for row in ROW.finditer(glossary.read_text("utf-8")):
         avoid = tuple(v.strip() for v in re.split(r"[、,，]", row["avoid"]) if v.strip())
-        terms.append(Term(row["id"], row["term"].strip(), row["english"].strip(), avoid))
+        terms.append(Term(row["id"], row["term"].strip(), row["english"].strip(), avoid, row["page"]))
     return terms
+
+
+def search_words(terms: list[Term]) -> list[str]:
+    """The Chinese words of the terms, as the search should keep them whole: "向量–雅可比积"
+    gives 向量 and 雅可比积 (the search splits at the dash anyway)."""
+    words = []
+    for term in terms:
+        words += [run for run in re.findall(r"[\u3400-\u9fff]+", term.term) if len(run) >= 2]
+    return sorted(set(words))
 
 
 def _variant_pattern(variant: str) -> re.Pattern:

@@ -90,6 +90,7 @@ def on_config(config):
         _state["executor"] = settings.executor_from_environment(ROOT)
     except settings.SettingsError as exc:
         raise PluginError(str(exc)) from None
+    _teach_search_the_glossary(Path(config.docs_dir) / GLOSSARY_PAGE)
     jupyter = config.plugins.get("mkdocs-jupyter")
     if jupyter is not None:
         jupyter.config["cache_dir"] = str(_state["executor"].cache_dir.parent / "mkdocs-jupyter")
@@ -268,6 +269,19 @@ def on_page_markdown(markdown, page, config, files):
 
 
 GLOSSARY_PAGE = "glossary.md"
+
+
+def _teach_search_the_glossary(glossary_page: Path) -> None:
+    """The search index segments Chinese with jieba, which splits the book's terms badly
+    (雅可比积 -> 雅 / 可比 / 积): each glossary term becomes one of its words."""
+    if not glossary_page.is_file():
+        return
+    try:
+        import jieba
+    except ImportError:  # the search plugin then indexes without segmenting
+        return
+    for word in glossary.search_words(glossary.read_terms(glossary_page)):
+        jieba.add_word(word)
 
 
 def on_page_content(html, page, config, files):

@@ -112,6 +112,7 @@ def main(argv=None):
     probabilities = torch.sigmoid(logits)  # float32 下是 [1.0, 0.0]：已经舍入成了 0 和 1
     bce = nn.BCELoss(reduction="none")(probabilities, targets)  # log(0) 被截断在 -100
     bce_logits = nn.BCEWithLogitsLoss(reduction="none")(logits, targets)  # 精确值：40 和 120
+    print("BCELoss:", bce[:, 0].tolist(), "BCEWithLogitsLoss:", bce_logits[:, 0].tolist())
     # --8<-- [end:stability]
 
     # 损失对 logit 的梯度：经过饱和的 Sigmoid 后是 0；BCEWithLogitsLoss 的梯度是 σ(z) − y
