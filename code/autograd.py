@@ -1,26 +1,20 @@
 """自动求导：笔记里的 Variable 例子在今天的 PyTorch 中怎么写，以及 backward(v) 为什么是向量–雅可比积。"""
 
+# --8<-- [start:imports]
 import matplotlib.pyplot as plt
 import torch
 from torch.autograd import Variable
+# --8<-- [end:imports]
 
 import chapter_kit
 
-# 笔记里传给 backward 的向量
-V = [1.0, 0.1, 20.0]
-N_PLOT = 200
+# --8<-- [start:hyperparameters]
+V = [1.0, 0.1, 20.0]  # 笔记里传给 backward 的向量
+N_PLOT = 200  # 画导数曲线用的点数
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+# --8<-- [end:hyperparameters]
+# 以下只供构建核对结论，页面上不展示
 EXACT_TOL = 1e-5  # 自动求导与手算结果最多相差多少算“一致”（只有 float32 的舍入误差）
-
-
-def notes_example(device):
-    # --8<-- [start:notes]
-    x = torch.randn(3, requires_grad=True, device=device)  # 需要求导的张量；以前要包一层 Variable
-    y = x * 2  # (3,)
-
-    y.backward(torch.tensor(V, device=device))  # y 不是标量：传入向量 v，得到 v 与雅可比矩阵的乘积
-    print(x.grad)
-    # --8<-- [end:notes]
-    return x, y
 
 
 # --8<-- [start:vjp]
@@ -41,31 +35,33 @@ def vjp_by_jacobian(x, v):
 # --8<-- [end:vjp]
 
 
-def accumulation_example(device):
-    # --8<-- [start:accumulate]
-    w = torch.tensor(3.0, requires_grad=True, device=device)
-    (w**2).backward()
-    first = w.grad.item()  # 2w = 6
-    (w**2).backward()  # 不清零，第二次的梯度会加到第一次上
-    second = w.grad.item()  # 12
-    w.grad.zero_()  # optimizer.zero_grad() 做的就是这件事
-    # --8<-- [end:accumulate]
-    return first, second
-
-
 def main(argv=None):
     parser = chapter_kit.chapter_parser(__file__, __doc__)
     run = chapter_kit.start(parser, argv)
+    device = run.device  # --device 参数选的设备
 
-    device = run.device
-    x, y = notes_example(device)
+    # --8<-- [start:notes]
+    x = torch.randn(3, requires_grad=True, device=device)  # 需要求导的张量；以前要包一层 Variable
+    y = x * 2  # (3,)
+
+    y.backward(torch.tensor(V, device=device))  # y 不是标量：传入向量 v，得到 v 与雅可比矩阵的乘积
+    print(x.grad)  # 2v
+    print(y.grad_fn)  # y 记得自己是由乘法得到的
+    # --8<-- [end:notes]
     by_hand = 2 * torch.tensor(V, device=device)  # y = 2x 的雅可比矩阵是 2I，所以 v^T J = 2v
-    legacy = Variable(torch.randn(3), requires_grad=True)
 
+    # --8<-- [start:legacy]
+    legacy = Variable(torch.randn(3), requires_grad=True)  # 旧写法仍能运行，只是为了兼容旧代码
+    print(type(legacy), legacy.requires_grad)  # 得到的就是一个 requires_grad=True 的张量
+    # --8<-- [end:legacy]
+
+    # --8<-- [start:vjp_run]
     point = torch.tensor([1.0, 2.0, 0.5], device=device)
     v = torch.tensor(V, device=device)
     by_backward = vjp_by_backward(point, v)
     by_jacobian = vjp_by_jacobian(point, v)
+    print(by_backward, by_jacobian)  # 两种算法得到同一个 v^T J
+    # --8<-- [end:vjp_run]
     # 手算：J = [[x1, x0, 0], [0, 2 x1, 0], [sin x2, 0, x0 cos x2]]
     x0, x1, x2 = point
     jacobian_by_hand = torch.stack(
@@ -75,21 +71,32 @@ def main(argv=None):
             torch.stack([torch.sin(x2), torch.zeros_like(x0), x0 * torch.cos(x2)]),
         ]
     )
-    first, second = accumulation_example(device)
     # “各分量的梯度各自乘上对应的值”：只取雅可比矩阵的对角线，v_i · ∂f_i/∂x_i
     elementwise = v * torch.diagonal(jacobian_by_hand)
 
-    # 图：f(x) = x^3 与自动求导得到的导数，对照手推的 3x^2
-    grid = torch.linspace(-2, 2, N_PLOT, requires_grad=True, device=device)
-    (grid**3).sum().backward()
-    xs = grid.detach().cpu()
+    # --8<-- [start:accumulate]
+    w = torch.tensor(3.0, requires_grad=True, device=device)
+    (w**2).backward()
+    first = w.grad.item()  # 2w = 6
+    (w**2).backward()  # 不清零，第二次的梯度会加到第一次上
+    second = w.grad.item()  # 12
+    w.grad.zero_()  # optimizer.zero_grad() 做的就是这件事
+    print(first, second)
+    # --8<-- [end:accumulate]
+
+    # --8<-- [start:derivative]
+    grid = torch.linspace(-2, 2, N_PLOT, requires_grad=True, device=device)  # (200,)
+    (grid**3).sum().backward()  # 各点互不影响：对和求梯度，得到的就是每一点上的导数
+    xs, slope = grid.detach().cpu().numpy(), grid.grad.cpu().numpy()
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     ax.plot(xs, xs**3, label="f(x) = x³")
-    ax.plot(xs, grid.grad.cpu(), lw=4, alpha=0.5, label="自动求导得到的 f′(x)")
+    ax.plot(xs, slope, lw=4, alpha=0.5, label="自动求导得到的 f′(x)")
     ax.plot(xs, 3 * xs**2, "k--", lw=1, label="手推的 3x²")
     ax.axhline(0, c="gray", lw=0.5)
     ax.legend()
     ax.set_title("自动求导与手推导数")
+    plt.show()
+    # --8<-- [end:derivative]
     run.save_figure(fig, "derivative")
 
     notes_error = (x.grad - by_hand).abs().max().item()
@@ -97,7 +104,6 @@ def main(argv=None):
     jacobian_error = (by_jacobian - v @ jacobian_by_hand).abs().max().item()
     elementwise_gap = (elementwise - v @ jacobian_by_hand).abs().max().item()
     derivative_error = (grid.grad - 3 * grid.detach() ** 2).abs().max().item()
-
     run.record(
         notes_grad=x.grad,
         notes_grad_by_hand=by_hand,
@@ -115,6 +121,7 @@ def main(argv=None):
         accumulate_first=first,
         accumulate_second=second,
         derivative_max_error=derivative_error,
+        n_plot=N_PLOT,
     )
     run.claim(
         "notes_grad_is_2v",

@@ -163,7 +163,7 @@ def test_search_index_segments_chinese(built_site):
     # jieba splits Chinese into words joined by zero-width spaces, which the separator splits on
     assert "\\u200b" in index["config"]["separator"]
     words = {w for doc in index["docs"] for w in doc["text"].split("\u200b")}
-    assert {"激活", "函数", "梯度"} <= words
+    assert {"函数", "梯度"} <= words
     # the glossary's terms stay whole (jieba alone gives 雅 / 可比 / 积, 局部 / 极小值, 梯度 / 裁剪)
     assert {"雅可比积", "局部极小值", "梯度裁剪", "激活函数"} <= words
 
