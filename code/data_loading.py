@@ -1,6 +1,8 @@
 """数据加载：自己画一个小图片文件夹，用 ImageFolder 读回来，再演示 DataLoader 的分批、打乱、多进程和 collate_fn。"""
 
-import tempfile
+import tempfile  # 构建时把图片文件夹放进临时目录；页面上的代码放在当前目录下
+
+# --8<-- [start:imports]
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -9,17 +11,23 @@ from PIL import Image, ImageDraw
 from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.datasets import ImageFolder
+# --8<-- [end:imports]
 
 import chapter_kit
 
+# --8<-- [start:hyperparameters]
 # 故意不按字母顺序创建文件夹：ImageFolder 给类别编号时按名字排序，与创建的先后无关
 CLASSES = ("triangle", "square", "circle")
 IMAGES_PER_CLASS = 8
 MIN_SIZE, MAX_SIZE = 24, 40  # 图片边长故意各不相同，用来演示 collate_fn
 BATCH_SIZE = 4
-NUM_WORKERS = 2
+NUM_WORKERS = 2  # 读数据的子进程个数
+root = Path("shapes")  # 图片文件夹放在哪里
+seed = 0  # 随机种子：决定画出的图和打乱的顺序
+# --8<-- [end:hyperparameters]
 
 
+# --8<-- [start:folder]
 def draw_shape(kind, size, generator):
     """在 size×size 的黑底上画一个白色的圆、正方形或三角形，位置和大小带一点随机。"""
     image = Image.new("L", (size, size), 0)
@@ -35,11 +43,10 @@ def draw_shape(kind, size, generator):
     return image
 
 
-# --8<-- [start:folder]
 def make_image_folder(root, generator):
     """ImageFolder 要求的目录结构：root/<类别名>/<任意文件名>.png，同一类的图放在同一个文件夹。"""
     for kind in CLASSES:
-        (root / kind).mkdir(parents=True)
+        (root / kind).mkdir(parents=True, exist_ok=True)
         for index in range(IMAGES_PER_CLASS):
             size = int(torch.randint(MIN_SIZE, MAX_SIZE + 1, (1,), generator=generator))
             draw_shape(kind, size, generator).save(root / kind / f"{index:02d}.png")
@@ -48,7 +55,7 @@ def make_image_folder(root, generator):
 
 # --8<-- [start:collate]
 def pad_collate(batch):
-    """把一批大小不同的图片补零到同样大小再堆叠；默认的 collate 只会 torch.stack，尺寸不同就报错。"""
+    """把一个小批量里大小不同的图片补零到同样大小再堆叠；默认的 collate 只会 torch.stack，尺寸不同就报错。"""
     images, labels = zip(*batch, strict=True)
     height = max(image.shape[1] for image in images)
     width = max(image.shape[2] for image in images)
@@ -60,24 +67,23 @@ def pad_collate(batch):
 # --8<-- [end:collate]
 
 
-def epoch_labels(loader):
-    return [label for _, labels in loader for label in labels.tolist()]
-
-
 def main(argv=None):
     parser = chapter_kit.chapter_parser(__file__, __doc__)
     run = chapter_kit.start(parser, argv)
-    generator = torch.Generator().manual_seed(run.seed)
+    seed = run.seed  # --seed 参数
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "shapes"
+        # --8<-- [start:make]
+        generator = torch.Generator().manual_seed(seed)  # 画图和打乱顺序都用它：结果可以复现
         make_image_folder(root, generator)
+        # --8<-- [end:make]
 
         # --8<-- [start:imagefolder]
         fixed_size = transforms.Compose(
             [
                 transforms.Grayscale(),  # ImageFolder 默认的读图函数把每张图都转成 RGB（3 通道），这里转回单通道
-                transforms.Resize((32, 32)),  # 统一尺寸，默认的 collate 才能把它们堆成一批
+                transforms.Resize((32, 32)),  # 统一尺寸，默认的 collate 才能把它们堆成一个小批量
                 transforms.ToTensor(),  # (1, 32, 32)，数值缩放到 [0, 1]
             ]
         )
@@ -86,9 +92,13 @@ def main(argv=None):
         # --8<-- [end:imagefolder]
 
         # --8<-- [start:loader]
+        def epoch_labels(loader):
+            """遍历一个迭代周期，把各个小批量的标签依次接起来。"""
+            return [label for _, labels in loader for label in labels.tolist()]
+
         loader = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=True, generator=generator)
         images, labels = next(iter(loader))  # images: (4, 1, 32, 32)，labels: (4,)
-        first_epoch, second_epoch = epoch_labels(loader), epoch_labels(loader)  # 每个 epoch 重新打乱
+        first_epoch, second_epoch = epoch_labels(loader), epoch_labels(loader)  # 每个迭代周期重新打乱
 
         ordered = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=False)
         parallel = DataLoader(dataset, batch_size=BATCH_SIZE, shuffle=False, num_workers=NUM_WORKERS)
@@ -96,6 +106,9 @@ def main(argv=None):
             torch.equal(a, b) and torch.equal(la, lb)
             for (a, la), (b, lb) in zip(ordered, parallel, strict=True)
         )  # 多进程只改变谁来读，不改变读到什么
+        print(images.shape, labels.shape, same_batches)
+        print(first_epoch)
+        print(second_epoch)
         # --8<-- [end:loader]
 
         # --8<-- [start:variable]
@@ -109,17 +122,22 @@ def main(argv=None):
             raw, batch_size=BATCH_SIZE, shuffle=True, generator=generator, collate_fn=pad_collate
         )
         padded, padded_labels, sizes = next(iter(padded_loader))
+        print(default_collate_error)
+        print(padded.shape, sizes.tolist())  # (4, 1, H_max, W_max)，各图原来的高和宽
         # --8<-- [end:variable]
         raw_sizes = sorted({tuple(raw[i][0].shape[1:]) for i in range(len(raw))})
 
+    # --8<-- [start:figure]
     fig, axes = plt.subplots(1, BATCH_SIZE, figsize=(7, 2.4))  # 宽 7 英寸：页面上的字不小于 9 pt
     for ax, picture, target, (height, width) in zip(axes, padded, padded_labels, sizes.tolist(), strict=True):
         ax.imshow(picture[0].numpy(), cmap="gray", vmin=0, vmax=1)
         ax.add_patch(plt.Rectangle((-0.5, -0.5), width, height, fill=False, ec="tab:orange", lw=1.5))
         ax.set_title(f"{dataset.classes[target]}（{height}×{width}）", fontsize=9)
         ax.set_axis_off()
-    fig.suptitle(f"pad_collate 补零后的一批：{tuple(padded.shape)}，橙框是原图", fontsize=10)
+    fig.suptitle(f"pad_collate 补零后的小批量：{tuple(padded.shape)}，橙框是原图", fontsize=10)
     fig.tight_layout()
+    plt.show()
+    # --8<-- [end:figure]
     run.save_figure(fig, "padded_batch")
 
     same_samples = sorted(first_epoch) == sorted(second_epoch)
@@ -156,12 +174,12 @@ def main(argv=None):
     run.claim(
         "reshuffled",
         same_samples and first_epoch != second_epoch,
-        f"两个 epoch 的标签顺序不同（{first_epoch != second_epoch}），但是同一组样本（{same_samples}）",
+        f"两个迭代周期的标签顺序不同（{first_epoch != second_epoch}），但是同一组样本（{same_samples}）",
     )
     run.claim(
         "workers_same_batches",
         same_batches,
-        f"num_workers={NUM_WORKERS} 与单进程逐批比较：{len(loader)} 批全部相同 = {same_batches}",
+        f"num_workers={NUM_WORKERS} 与单进程逐批比较：{len(loader)} 个小批量全部相同 = {same_batches}",
     )
     run.claim(
         "default_collate_fails",
@@ -171,7 +189,7 @@ def main(argv=None):
     run.claim(
         "padded_to_largest",
         list(padded.shape[2:]) == largest,
-        f"补零后的高、宽 {list(padded.shape[2:])} = 这一批原图的最大高、宽 {largest}",
+        f"补零后的高、宽 {list(padded.shape[2:])} = 这个小批量里原图的最大高、宽 {largest}",
     )
     run.finish()
 

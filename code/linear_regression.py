@@ -89,7 +89,7 @@ def weight_and_bias(model):
 def main(argv=None):
     parser = chapter_kit.chapter_parser(__file__, __doc__)
     run = chapter_kit.start(parser, argv)
-    device = device  # 命令行参数 --device 选定的设备
+    device = run.device  # 命令行参数 --device 选定的设备
 
     # 笔记的训练：原始输入，学习率 1e-3
     # --8<-- [start:model_init]
@@ -122,7 +122,7 @@ def main(argv=None):
     xs = torch.linspace(0, 12, 50)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.scatter(x_train.cpu(), y_train.cpu(), c="tab:blue", label="笔记中的 15 个点", zorder=3)
-    ax.plot(xs, w_notes * xs + b_notes, c="tab:red", lw=2, label=f"笔记的训练（{EPOCHS} 个迭代周期，lr={LR:g}）")
+    ax.plot(xs, w_notes * xs + b_notes, c="tab:red", lw=2, label=f"笔记的训练（{len(losses)} 个迭代周期，lr={LR:g}）")
     ax.plot(xs, w_std * xs + b_std, c="tab:green", lw=4, alpha=0.5, label="标准化输入后训练")
     ax.plot(xs, w_star * xs + b_star, "k--", lw=1.2, label="最小二乘闭式解")
     ax.set_xlabel("x")

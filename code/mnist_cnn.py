@@ -1,5 +1,6 @@
-"""MNIST 上的卷积神经网络：笔记的网络训练 1 个 epoch，再看一个细心的工程师会怎样改进它。"""
+"""MNIST 上的卷积神经网络：笔记的网络训练 1 个迭代周期，再看一个细心的工程师会怎样改进它，以及批量规范化的两种模式。"""
 
+# --8<-- [start:imports]
 import time
 
 import matplotlib.pyplot as plt
@@ -7,19 +8,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision import datasets
+# --8<-- [end:imports]
 
 import chapter_kit
 from convolution import CNN
 
-# 构建时的缓存要知道本章读了哪些数据文件（相对数据根目录）
-DATA_FILES = (
-    "MNIST/raw/train-images-idx3-ubyte.gz",
-    "MNIST/raw/train-labels-idx1-ubyte.gz",
-    "MNIST/raw/t10k-images-idx3-ubyte.gz",
-    "MNIST/raw/t10k-labels-idx1-ubyte.gz",
-)
-
-# 超参数（与笔记相同）
+# --8<-- [start:hyperparameters]
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+data_root = "data"  # MNIST 的四个文件放在 data/MNIST/raw/；不在就下载到那里
+# 笔记的超参数
 EPOCH = 1
 BATCH_SIZE = 50
 LR = 0.001
@@ -27,13 +24,27 @@ LR = 0.001
 IMPROVED_BATCH_SIZE = 32
 IMPROVED_MAX_LR = 5e-3  # OneCycle 学习率调度的峰值
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # 训练集像素的均值和标准差
+# --8<-- [end:hyperparameters]
+
+# 以下只供构建（页面不展示）
+# 构建时的缓存要知道本章读了哪些数据文件（相对数据根目录）
+DATA_FILES = (
+    "MNIST/raw/train-images-idx3-ubyte.gz",
+    "MNIST/raw/train-labels-idx1-ubyte.gz",
+    "MNIST/raw/t10k-images-idx3-ubyte.gz",
+    "MNIST/raw/t10k-labels-idx1-ubyte.gz",
+)
 # 快速模式只用一部分数据
 QUICK_TRAIN, QUICK_TEST = 6000, 2000
 GRID = (4, 6)  # 预测结果图：4 行 6 列，前一半是预测错的
-CURVE_WINDOW = 3200  # 训练曲线的滑动平均窗口：按图片数算，两个网络的批大小不同也可比
+CURVE_WINDOW = 3200  # 训练曲线的滑动平均窗口：按图片数算，两个网络的批量大小不同也可比
 # 结论的阈值
 ERROR_RATIO_MAX = 0.65  # 改进后的错误数至多是笔记网络的 0.65 倍：“明显更少”，而不只是随机波动
 LOSS_RATIO_MAX = 0.75  # 最后 CURVE_WINDOW 张图上的训练损失也至多是 3/4
+RUNNING_MEAN_TOLERANCE = 0.05  # running_mean 与训练集上的均值之差，以标准差为单位
+RUNNING_VAR_TOLERANCE = 0.1  # running_var 与训练集上的方差之比偏离 1 不超过 10%
+MIXED_TOLERANCE = 0.005  # 忘了 .eval() 但小批量里数字混在一起：准确率与评估模式相差不超过 0.5 个百分点
+FORGOT_ERROR_RATIO = 2  # 忘了 .eval() 且小批量“不寻常”：错误数至少是评估模式的 2 倍
 
 
 # --8<-- [start:load]
@@ -63,22 +74,19 @@ def to_tensors(images, labels, device, normalize):
 
 
 # --8<-- [start:train]
-def train_epoch(model, x, y, batch_size, optimizer, generator, scheduler=None, label_smoothing=0.0,
-                max_norm=None, every=None, callback=None):
-    """训练一个 epoch；每个 epoch 重新打乱顺序（CPU 和 GPU 上都一样）。返回每一步的损失。
+def train_epoch(model, x, y, batch_size, optimizer, generator=None, scheduler=None, max_norm=None, every=None,
+                callback=None):
+    """训练一个迭代周期，每个迭代周期重新打乱顺序（CPU 和 GPU 上都一样）；返回每一步的损失。
 
-    max_norm 给定时做梯度裁剪；每 every 步调用一次 callback(步数)，例如在测试集上评估。
+    后几个参数可以不给：generator 决定打乱的顺序；scheduler 每步之后调整学习率；max_norm 给定时做梯度裁剪，
+    每 every 步调用一次 callback(步数)（循环神经网络一章用这两项裁剪梯度、在测试集上评估）。
     """
-    model.train()
+    model.train()  # BatchNorm 用小批量的统计量（见下文）
     order = torch.randperm(len(x), generator=generator).to(x.device)
     losses = []
-    for step, start in enumerate(
-        chapter_kit.progress(range(0, len(x) - batch_size + 1, batch_size), desc=type(model).__name__), 1
-    ):
+    for step, start in enumerate(range(0, len(x) - batch_size + 1, batch_size), 1):
         index = order[start : start + batch_size]
-        output = model(x[index])  # (50, 10)
-        target = y[index]
-        loss = F.cross_entropy(output, target, label_smoothing=label_smoothing)
+        loss = F.cross_entropy(model(x[index]), y[index])  # model(x[index]) 的形状：(批量大小, 10)
         optimizer.zero_grad()
         loss.backward()
         if max_norm is not None:
@@ -86,9 +94,7 @@ def train_epoch(model, x, y, batch_size, optimizer, generator, scheduler=None, l
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        # 记下的总是普通交叉熵：用了标签平滑时，优化的损失有一个远高于 0 的下限，和别的网络不可比
-        plain = loss if label_smoothing == 0 else F.cross_entropy(output, target)
-        losses.append(plain.detach())  # 不在每一步调用 .item()：那会让 GPU 等 CPU
+        losses.append(loss.detach())  # 不在每一步调用 .item()：那会让 GPU 等 CPU
         if callback is not None and step % every == 0:
             callback(step)
             model.train()
@@ -96,8 +102,8 @@ def train_epoch(model, x, y, batch_size, optimizer, generator, scheduler=None, l
 
 
 @torch.no_grad()
-def predict(model, x, batch_size):
-    model.eval()
+def predict(model, x, batch_size=1000):
+    model.eval()  # 评估模式：BatchNorm 改用训练时积累的 running_mean、running_var
     return torch.cat([model(x[i : i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
 # --8<-- [end:train]
 
@@ -147,27 +153,55 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self.started
 
 
-def train_notes_model(x, y, device, generator):
+def train_notes_model(x, y, device):
     # --8<-- [start:notes]
     cnn = CNN().to(device)
     optimizer = torch.optim.Adam(cnn.parameters(), lr=LR)
-    for _ in range(EPOCH):
-        losses = train_epoch(cnn, x, y, BATCH_SIZE, optimizer, generator)
+    for _ in range(EPOCH):  # EPOCH 个迭代周期
+        losses = train_epoch(cnn, x, y, BATCH_SIZE, optimizer)
     # --8<-- [end:notes]
     return cnn, losses
 
 
-def train_improved_model(x, y, device, generator):
+def train_improved_model(x, y, device):
     # --8<-- [start:improved_training]
     model = ImprovedCNN().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=IMPROVED_MAX_LR)
     steps = len(x) // IMPROVED_BATCH_SIZE
-    # OneCycle：学习率先升到峰值再降到接近 0，一个 epoch 内既走得快又收得稳；
+    # OneCycle：学习率先升到峰值再降到接近 0，一个迭代周期内既走得快又收得稳；
     # 默认 cycle_momentum=True，同时把 Adam 的 β1 反着在 0.95 和 0.85 之间调
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=IMPROVED_MAX_LR, total_steps=steps)
-    losses = train_epoch(model, x, y, IMPROVED_BATCH_SIZE, optimizer, generator, scheduler)
+    losses = train_epoch(model, x, y, IMPROVED_BATCH_SIZE, optimizer, scheduler=scheduler)
     # --8<-- [end:improved_training]
     return model, losses
+
+
+# --8<-- [start:bn_stats]
+def batch_norm(z, mean, var, bn):
+    """BatchNorm 的公式：每个通道减去均值、除以标准差，再乘 weight（γ）、加 bias（β）。"""
+    shape = (1, -1, 1, 1)  # 每个通道一个数，沿 N、H、W 广播
+    return (z - mean.view(shape)) / torch.sqrt(var.view(shape) + bn.eps) * bn.weight.view(shape) + bn.bias.view(shape)
+
+
+@torch.no_grad()
+def channel_stats(layer, x, batch_size=1000):
+    """layer 的输出在整个数据集上每个通道的均值和方差：分小批量累加，不必一次放下全部输出。"""
+    total = total_sq = count = 0
+    for i in range(0, len(x), batch_size):
+        z = layer(x[i : i + batch_size]).double()  # (B, C, H, W)
+        total = total + z.sum(dim=(0, 2, 3))  # (C,)
+        total_sq = total_sq + (z**2).sum(dim=(0, 2, 3))
+        count += z.numel() // z.shape[1]  # 每个通道累加了 B·H·W 个数
+    mean = total / count
+    return mean, total_sq / count - mean**2
+
+
+@torch.no_grad()
+def accuracy(model, x, y, batch_size):
+    """按给定的批量大小依次送入，不改变模型的模式（训练还是评估由调用者决定）。"""
+    predictions = torch.cat([model(x[i : i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
+    return (predictions == y).float().mean().item()
+# --8<-- [end:bn_stats]
 
 
 def smooth(values, window):
@@ -184,30 +218,78 @@ def main(argv=None):
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # 输入尺寸固定：让 cuDNN 挑最快的卷积算法
 
-    with chapter_kit.mnist_files(chapter_kit.data_root(run.args)):
-        train_images, train_labels, test_images, test_labels = load_mnist(chapter_kit.data_root(run.args))
+    data_root = chapter_kit.data_root(run.args)
+    with chapter_kit.mnist_files(data_root):
+        # --8<-- [start:load_run]
+        train_images, train_labels, test_images, test_labels = load_mnist(data_root)
+        # --8<-- [end:load_run]
     if run.quick:
         train_images, train_labels = train_images[:QUICK_TRAIN], train_labels[:QUICK_TRAIN]
         test_images, test_labels = test_images[:QUICK_TEST], test_labels[:QUICK_TEST]
-    eval_batch = 10000 if device.type == "cuda" else 1000
 
-    x, y = to_tensors(train_images, train_labels, device, normalize=False)  # 笔记：只用 ToTensor
+    # --8<-- [start:tensors_run]
+    x, y = to_tensors(train_images, train_labels, device, normalize=False)  # 笔记只用 ToTensor，不标准化
     x_test, y_test = to_tensors(test_images, test_labels, device, normalize=False)
+    # --8<-- [end:tensors_run]
+    torch.manual_seed(run.seed)
     with Stopwatch(device) as notes_clock:
-        cnn, notes_losses = train_notes_model(x, y, device, torch.Generator().manual_seed(run.seed))
+        cnn, notes_losses = train_notes_model(x, y, device)
     notes_time = notes_clock.seconds
-    notes_pred = predict(cnn, x_test, eval_batch)
+    # --8<-- [start:notes_eval]
+    notes_pred = predict(cnn, x_test)  # (测试图片数,)：每张图预测的数字
+    print(f"笔记的网络：测试准确率 {(notes_pred == y_test).float().mean():.2%}")
+    # --8<-- [end:notes_eval]
 
+    # --8<-- [start:improved_data]
     x, y = to_tensors(train_images, train_labels, device, normalize=True)
-    x_norm_test, _ = to_tensors(test_images, test_labels, device, normalize=True)
+    x_test_norm, _ = to_tensors(test_images, test_labels, device, normalize=True)
+    # --8<-- [end:improved_data]
     torch.manual_seed(run.seed)
     with Stopwatch(device) as improved_clock:
-        model, improved_losses = train_improved_model(x, y, device, torch.Generator().manual_seed(run.seed))
+        model, improved_losses = train_improved_model(x, y, device)
     improved_time = improved_clock.seconds
-    improved_pred = predict(model, x_norm_test, eval_batch)
+    # --8<-- [start:improved_eval]
+    improved_pred = predict(model, x_test_norm)
+    print(f"改进后的网络：测试准确率 {(improved_pred == y_test).float().mean():.2%}")
+    # --8<-- [end:improved_eval]
 
-    def accuracy(prediction):
-        return (prediction == y_test).float().mean().item()
+    # --8<-- [start:bn_modes]
+    bn = nn.BatchNorm2d(16).to(device)
+    bn.load_state_dict(model.conv1[1].state_dict())  # 第一个 BatchNorm2d 的一份拷贝：训练模式会改动它的统计量
+    batch = x_test_norm[:IMPROVED_BATCH_SIZE]  # (32, 1, 28, 28)：一个小批量
+    with torch.no_grad():
+        z = model.conv1[0](batch)  # (32, 16, 28, 28)：进入 BatchNorm 的值
+        by_running = batch_norm(z, bn.running_mean, bn.running_var, bn)  # 用训练时积累的统计量
+        by_batch = batch_norm(z, z.mean(dim=(0, 2, 3)), z.var(dim=(0, 2, 3), unbiased=False), bn)  # 用这个小批量的
+        bn.eval()
+        in_eval = bn(z)
+        bn.train()
+        in_train = bn(z)
+    print("评估模式与 running 统计量的公式相差", (in_eval - by_running).abs().max().item())
+    print("训练模式与小批量统计量的公式相差", (in_train - by_batch).abs().max().item())
+    print("同一个小批量，两种模式的输出相差", (in_train - in_eval).abs().max().item())
+    # --8<-- [end:bn_modes]
+
+    # --8<-- [start:bn_running]
+    data_mean, data_var = channel_stats(model.conv1[0], x)  # 第一个卷积在整个训练集上的输出：每个通道的均值、方差
+    print(model.conv1[1].running_mean[:4], data_mean[:4])
+    print(model.conv1[1].running_var[:4], data_var[:4])
+    # --8<-- [end:bn_running]
+
+    # --8<-- [start:bn_forget]
+    forgot = ImprovedCNN().to(device)
+    forgot.load_state_dict(model.state_dict())  # 一份拷贝：训练模式的前向传播会改动 running 统计量
+    forgot.train()  # 评估前忘了调用 .eval()
+    model.eval()  # 正确的做法
+    correct = accuracy(model, x_test_norm, y_test, IMPROVED_BATCH_SIZE)
+    mixed = accuracy(forgot, x_test_norm, y_test, IMPROVED_BATCH_SIZE)  # 测试集原来的顺序：小批量里各种数字都有
+    single = accuracy(forgot, x_test_norm, y_test, 1)  # 一次只送一张图
+    digits = y_test.unique().tolist()
+    one_digit = [accuracy(forgot, x_test_norm[y_test == d], y_test[y_test == d], IMPROVED_BATCH_SIZE)
+                 for d in digits]  # 每个小批量里只有一个数字
+    print(f"评估模式 {correct:.2%}；忘了 .eval()：数字混在一起 {mixed:.2%}，批量大小为 1 {single:.2%}")
+    print("忘了 .eval()，每个小批量只有一个数字：", [f"{a:.1%}" for a in one_digit])
+    # --8<-- [end:bn_forget]
 
     # 图 1：训练曲线。两条都是普通交叉熵，按已训练的图片数对齐，滑动窗口也按图片数算
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -224,7 +306,7 @@ def main(argv=None):
     ax.set_xlabel("已训练的图片数")
     ax.set_ylabel(f"训练集交叉熵（{CURVE_WINDOW} 张图的滑动平均）")
     ax.legend()
-    ax.set_title("1 个 epoch 的训练曲线")
+    ax.set_title("1 个迭代周期的训练曲线")
     run.save_figure(fig, "training_curve")
 
     # 图 2：测试集上的预测。前一半是预测错的（红色），后一半是预测对的，都按测试集里的顺序
@@ -274,6 +356,21 @@ def main(argv=None):
     fig.tight_layout()
     run.save_figure(fig, "feature_maps")
 
+    # 图 5：忘了 .eval()、每个小批量只有一个数字时，各个数字的准确率
+    counts = [int((y_test == d).sum()) for d in digits]
+    eval_digit = [accuracy(model, x_test_norm[y_test == d], y_test[y_test == d], IMPROVED_BATCH_SIZE) for d in digits]
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    positions = torch.arange(len(digits)).float()
+    ax.bar(positions - 0.2, [100 * a for a in eval_digit], 0.4, label="评估模式（调用了 .eval()）")
+    ax.bar(positions + 0.2, [100 * a for a in one_digit], 0.4, label="训练模式，小批量里只有这一个数字")
+    ax.set_xticks(positions.tolist(), [str(d) for d in digits])
+    ax.set_ylim(max(0, 100 * min(one_digit) - 15), 100)
+    ax.set_xlabel("数字")
+    ax.set_ylabel("测试准确率（%）")
+    ax.legend(loc="lower left")
+    ax.set_title("改进后的网络：评估前忘了 .eval()")
+    run.save_figure(fig, "forgot_eval")
+
     images = len(x)
     notes_errors = len(wrong)
     improved_errors = int((improved_pred != y_test).sum())
@@ -282,8 +379,8 @@ def main(argv=None):
         test_images=len(x_test),
         train_uint8_mb=train_images.numel() * train_images.element_size() / 1e6,
         train_float32_mb=x.numel() * x.element_size() / 1e6,  # 60000×1×28×28×4 字节
-        notes_accuracy=accuracy(notes_pred),
-        improved_accuracy=accuracy(improved_pred),
+        notes_accuracy=(notes_pred == y_test).float().mean().item(),
+        improved_accuracy=(improved_pred == y_test).float().mean().item(),
         notes_errors=notes_errors,
         improved_errors=improved_errors,
         shown_wrong=len(shown_wrong),
@@ -305,6 +402,83 @@ def main(argv=None):
         improved_batch_size=IMPROVED_BATCH_SIZE,
         max_lr=IMPROVED_MAX_LR,
         error_ratio_max=ERROR_RATIO_MAX,
+    )
+
+    # 批量规范化：两种模式、running 统计量、忘了 .eval() 的后果
+    bn_layer = model.conv1[1]
+    mean_deviation = ((bn_layer.running_mean.double() - data_mean).abs() / data_var.sqrt()).max().item()
+    var_deviation = (bn_layer.running_var.double() / data_var - 1).abs().max().item()
+    eval_formula, train_formula = (in_eval - by_running).abs().max().item(), (in_train - by_batch).abs().max().item()
+    mode_gap = (in_train - in_eval).abs().max().item()
+    n_test = len(y_test)
+    errors = {
+        "评估模式": round((1 - correct) * n_test),
+        "mixed": round((1 - mixed) * n_test),
+        "single": round((1 - single) * n_test),
+        "one_digit": sum(round((1 - a) * n) for a, n in zip(one_digit, counts, strict=True)),
+    }
+    worst = min(range(len(digits)), key=lambda i: one_digit[i])
+    run.record(
+        bn_eval_formula=eval_formula,
+        bn_train_formula=train_formula,
+        bn_mode_gap=mode_gap,
+        running_stats=[
+            {"通道": c, "running_mean": f"{bn_layer.running_mean[c].item():.4f}",
+             "训练集上的均值": f"{data_mean[c].item():.4f}", "running_var": f"{bn_layer.running_var[c].item():.4f}",
+             "训练集上的方差": f"{data_var[c].item():.4f}"}
+            for c in range(4)
+        ],
+        running_mean_deviation=mean_deviation,
+        running_var_deviation=var_deviation,
+        forgot_table=[
+            {"模式": "评估模式（`model.eval()`）", "小批量": f"测试集原来的顺序，每个 {IMPROVED_BATCH_SIZE} 张",
+             "测试准确率": f"{correct:.2%}", "错误数": errors["评估模式"]},
+            {"模式": "训练模式（忘了 `.eval()`）", "小批量": f"测试集原来的顺序，每个 {IMPROVED_BATCH_SIZE} 张",
+             "测试准确率": f"{mixed:.2%}", "错误数": errors["mixed"]},
+            {"模式": "训练模式（忘了 `.eval()`）", "小批量": f"按数字分开，每个 {IMPROVED_BATCH_SIZE} 张只有一个数字",
+             "测试准确率": f"{1 - errors['one_digit'] / n_test:.2%}", "错误数": errors["one_digit"]},
+            {"模式": "训练模式（忘了 `.eval()`）", "小批量": "每个只有 1 张",
+             "测试准确率": f"{single:.2%}", "错误数": errors["single"]},
+        ],
+        eval_errors=errors["评估模式"],
+        mixed_errors=errors["mixed"],
+        single_errors=errors["single"],
+        one_digit_errors=errors["one_digit"],
+        single_error_ratio=errors["single"] / max(1, errors["评估模式"]),
+        one_digit_error_ratio=errors["one_digit"] / max(1, errors["评估模式"]),
+        worst_digit=digits[worst],
+        worst_digit_eval=eval_digit[worst],
+        worst_digit_forgot=one_digit[worst],
+        forgot_error_ratio=FORGOT_ERROR_RATIO,
+        mixed_tolerance_points=100 * MIXED_TOLERANCE,
+    )
+    run.claim(
+        "bn_modes_use_which_statistics",
+        eval_formula < 1e-4 and train_formula < 1e-4 and mode_gap > 0.05,
+        f"同一个小批量进第一个 BatchNorm2d：评估模式与“running 统计量代入公式”相差 {eval_formula:.1e}，训练模式与"
+        f"“小批量统计量代入公式”相差 {train_formula:.1e}（都 < 1e-4）；两种模式的输出最多相差 {mode_gap:.3f} > 0.05",
+    )
+    run.claim(
+        "running_stats_match_data",
+        mean_deviation < RUNNING_MEAN_TOLERANCE and var_deviation < RUNNING_VAR_TOLERANCE,
+        f"16 个通道中，|running_mean − 训练集均值| / 训练集标准差 最大 {mean_deviation:.4f} < {RUNNING_MEAN_TOLERANCE}；"
+        f"|running_var / 训练集方差 − 1| 最大 {var_deviation:.4f} < {RUNNING_VAR_TOLERANCE}",
+    )
+    run.claim(
+        "forgot_eval_mixed_unnoticed",
+        abs(mixed - correct) <= MIXED_TOLERANCE,
+        f"训练模式、数字混在一起的小批量 {mixed:.2%}，评估模式 {correct:.2%}：相差不超过 {100 * MIXED_TOLERANCE} 个百分点",
+    )
+    run.claim(
+        "forgot_eval_one_digit_worse",
+        errors["one_digit"] >= FORGOT_ERROR_RATIO * errors["评估模式"],
+        f"训练模式、每个小批量只有一个数字：错误数 {errors['one_digit']} ≥ {FORGOT_ERROR_RATIO} × 评估模式的 "
+        f"{errors['评估模式']}",
+    )
+    run.claim(
+        "forgot_eval_single_worse",
+        errors["single"] >= FORGOT_ERROR_RATIO * errors["评估模式"],
+        f"训练模式、批量大小为 1：错误数 {errors['single']} ≥ {FORGOT_ERROR_RATIO} × 评估模式的 {errors['评估模式']}",
     )
     run.claim(
         "improved_fewer_errors",

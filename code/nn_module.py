@@ -1,14 +1,19 @@
 """nn.Module：笔记里两层卷积的模型——打印结构、数参数、看每一层之后张量的形状。"""
 
+# --8<-- [start:imports]
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
+# --8<-- [end:imports]
 
 import chapter_kit
 
-INPUT_SHAPE = (1, 1, 28, 28)  # (批大小, 通道, 高, 宽)：一张 28×28 的灰度图
+# --8<-- [start:hyperparameters]
+INPUT_SHAPE = (1, 1, 28, 28)  # (批量大小, 通道, 高, 宽)：一张 28×28 的灰度图
 SHOWN_KERNELS = 8  # 图里画出 conv1 的前几个卷积核，以及它们各自的特征图
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+# --8<-- [end:hyperparameters]
 
 
 def conv_count(in_channels, out_channels, kernel_size):
@@ -17,7 +22,7 @@ def conv_count(in_channels, out_channels, kernel_size):
 
 
 def conv_size(size, kernel_size):
-    """不填充、步长为 1 时，卷积后的边长。"""
+    """不填充、步幅为 1 时，卷积后的边长。"""
     return size - (kernel_size - 1)
 
 
@@ -52,34 +57,49 @@ def layer_shapes(model, x):
         )
         for name, module in model.named_children()
     ]
-    output = model(x)
+    with torch.no_grad():  # 只看形状，不需要计算图
+        output = model(x)
     for hook in hooks:
         hook.remove()
     return shapes, output
 # --8<-- [end:inspect]
 
 
+# --8<-- [start:digit]
 def draw_digit(device):
     """画一个粗笔画的“7”当作输入，免得本章依赖数据集。"""
-    image = torch.zeros(INPUT_SHAPE, device=device)
+    image = torch.zeros(INPUT_SHAPE, device=device)  # (1, 1, 28, 28)
     image[..., 5:9, 6:22] = 1.0  # 横
     for row in range(9, 24):  # 斜向下的一撇
         col = 21 - (row - 9) // 2
         image[..., row, col - 2 : col + 1] = 1.0
     return image
+# --8<-- [end:digit]
 
 
 def main(argv=None):
     parser = chapter_kit.chapter_parser(__file__, __doc__)
     run = chapter_kit.start(parser, argv)
 
-    model = Model().to(run.device)
-    x = draw_digit(run.device)
-    shapes, output = layer_shapes(model, x)
-    table = parameter_table(model)
-    with torch.no_grad():
-        first = F.relu(model.conv1(x))  # (1, 20, 24, 24)
+    device = run.device  # --device 参数选的设备
 
+    # --8<-- [start:use]
+    model = Model().to(device)
+    print(model)  # 登记过的子模块
+    table = parameter_table(model)
+    for row in table:
+        print(row)
+    count = sum(p.numel() for p in model.parameters())
+    print("参数个数：", count)
+    x = draw_digit(device)  # (1, 1, 28, 28)
+    shapes, output = layer_shapes(model, x)
+    for row in shapes:
+        print(row)
+    # --8<-- [end:use]
+
+    # --8<-- [start:figure]
+    with torch.no_grad():
+        first = F.relu(model.conv1(x))  # (1, 20, 24, 24)：conv1 的特征图
     # 上一行是卷积核，下一行是同一个卷积核得到的特征图：一一对应
     fig, axes = plt.subplots(2, SHOWN_KERNELS + 1, figsize=(7, 2.6))
     axes[0, 0].imshow(x[0, 0].cpu().numpy(), cmap="gray")
@@ -93,9 +113,10 @@ def main(argv=None):
         ax.set_axis_off()
     fig.suptitle(f"未训练的 conv1：前 {SHOWN_KERNELS} 个卷积核（上）与各自的特征图（下）", fontsize=10)
     fig.tight_layout()
+    plt.show()
+    # --8<-- [end:figure]
     run.save_figure(fig, "conv1")
 
-    count = sum(p.numel() for p in model.parameters())
     by_hand = conv_count(1, 20, 5) + conv_count(20, 20, 5)
     side = INPUT_SHAPE[-1]
     mid_side = conv_size(side, 5)  # 28 → 24

@@ -1,5 +1,10 @@
-"""梯度消失与梯度爆炸：测量深层网络每一层的梯度（sigmoid、ReLU、加 BN、初始权重过大），并用梯度裁剪驯服爆炸。"""
+r"""梯度消失与梯度爆炸：测量深层网络每一层的梯度（sigmoid、ReLU、加 BN、初始权重过大），并用梯度裁剪驯服爆炸。
 
+深度为 $D$ 的网络里，第 $l$ 层收到的梯度要乘上它后面各层的雅可比矩阵
+$\partial h_k/\partial h_{k-1}=\operatorname{diag}\bigl(\phi'(z_k)\bigr)W_k$（$k=l+1,\dots,D$）。
+"""
+
+# --8<-- [start:imports]
 import math
 
 import matplotlib.pyplot as plt
@@ -7,9 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# --8<-- [end:imports]
 import chapter_kit
 
-DEPTH = 8  # 隐藏层数
+# --8<-- [start:hyperparameters]
+DEPTH = 8  # 隐藏层数 D
 WIDTH = 64
 N_INPUTS = 64
 N_CLASSES = 10
@@ -21,17 +28,21 @@ EXPLODE_GAIN = 1.6
 LR = 0.05
 MAX_NORM = 5.0  # 梯度裁剪的阈值
 STEPS = 500
-QUICK_STEPS = 60
-N_SEEDS = 3  # 梯度裁剪的实验用几个不同的初始化各跑一遍
-QUICK_SEEDS = 1
+N_INITS = 3  # 梯度裁剪的实验用几个不同的初始化各跑一遍
 BN_SCALE = 10.0
+seed = 0  # 随机种子：决定数据和初始参数
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+# --8<-- [end:hyperparameters]
+
+# 只给构建用的设置（页面上不显示）
+QUICK_STEPS = 60  # 快速模式：梯度裁剪的实验只训练这么多步、只用 1 个初始化
 # 结论核对用的门槛
 VANISH_RATIO = 1e3  # 最后一层 / 第一层的梯度比超过它，就说第一层“几乎收不到梯度”
 SAME_ORDER = 10.0  # 比值在 [1/10, 10] 之内算“同一个数量级”
 NEAR_MAX = 0.22  # 平均 σ′ 不低于它，算“贴着上限 1/4”
 NOT_SATURATED = 0.15  # 平均 σ′ 不低于它（最大值 0.25 的六成）算没有饱和
 SATURATED = 0.05  # 平均 σ′ 低于它（不到最大值的五分之一）算饱和
-BN_GAIN = 4.0  # BN 反向传播乘上的 1/σ_B 至少有这么大
+BN_GAIN = 4.0  # BN 反向传播乘上的 1/s_B 至少有这么大
 CLIP_FIT = 20.0  # 裁剪后的损失要比“只预测均值”低这么多倍
 DIVERGE_WITHIN = 10  # 不裁剪时，这么多步之内损失变成 NaN/inf
 
@@ -67,9 +78,9 @@ def layer_gradient_norms(model, x, y):
 
 # --8<-- [start:slopes]
 def sigmoid_slopes(model, x):
-    """每一层 sigmoid 在它的输入 z 处的平均导数 σ′(z)，以及每个 BN 层的 1/σ_B（神经元平均）。
+    """每一层 sigmoid 在它的输入 z 处的平均导数 σ′(z)，以及每个 BN 层的 1/s_B（神经元平均）。
 
-    反向传播经过 sigmoid 要乘上 σ′(z)；经过 BN 要乘上 γ/σ_B（γ 初始为 1），σ_B 是这一批 z 的标准差。
+    反向传播经过 sigmoid 要乘上 σ′(z)；经过 BN 要乘上 γ/s_B（γ 初始为 1），s_B 是这个小批量里 z 的标准差。
     """
     slopes, gains, hooks = [], [], []
 
@@ -77,8 +88,8 @@ def sigmoid_slopes(model, x):
         slopes.append((output * (1 - output)).mean().item())  # σ′(z) = σ(z)(1 − σ(z))
 
     def on_batch_norm(module, inputs, output):
-        sigma_b = (inputs[0].var(dim=0, unbiased=False) + module.eps).sqrt()  # (WIDTH,)
-        gains.append((1 / sigma_b).mean().item())
+        s_b = (inputs[0].var(dim=0, unbiased=False) + module.eps).sqrt()  # (WIDTH,)：每个神经元一个
+        gains.append((1 / s_b).mean().item())
 
     for module in model:
         if isinstance(module, nn.Sigmoid):
@@ -98,7 +109,7 @@ def train(model, x, target, steps, max_norm=None):
     """回归任务上的 SGD；max_norm 给定时做梯度裁剪。损失变成 NaN/inf 就停下。"""
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     losses = []
-    for _ in chapter_kit.progress(range(steps), desc="训练"):
+    for _ in range(steps):
         loss = F.mse_loss(model(x), target)
         optimizer.zero_grad()
         loss.backward()
@@ -112,6 +123,22 @@ def train(model, x, target, steps, max_norm=None):
     with torch.no_grad():
         final = F.mse_loss(model(x), target).item()  # 训练结束后的损失
     return losses, final
+
+
+def compare_clipping(x, target, steps, seeds):
+    """每个种子一个初始化：同一个初始权重过大的 ReLU 网络，不裁剪和裁剪各训练一遍。"""
+    plain_runs, clipped_runs = [], []
+    for s in seeds:
+        torch.manual_seed(s)
+        model = deep_mlp(nn.ReLU, init_gain=EXPLODE_GAIN, n_outputs=1).to(x.device)
+        clipped = deep_mlp(nn.ReLU, init_gain=EXPLODE_GAIN, n_outputs=1).to(x.device)
+        clipped.load_state_dict(model.state_dict())  # 两个网络从同样的参数出发
+        plain_runs.append(train(model, x, target, steps))
+        clipped_runs.append(train(clipped, x, target, steps, MAX_NORM))
+        plain_losses, clipped_final = plain_runs[-1][0], clipped_runs[-1][1]
+        print(f"种子 {s}：不裁剪时第一步损失 {plain_losses[0]:.0f}，共训练 {len(plain_losses)} 步，"
+              f"最后一步损失 {plain_losses[-1]}；裁剪后最终损失 {clipped_final:.4f}")
+    return plain_runs, clipped_runs
 # --8<-- [end:clip]
 
 
@@ -139,34 +166,40 @@ def first_nonfinite(losses):
 def main(argv=None):
     parser = chapter_kit.chapter_parser(__file__, __doc__)
     run = chapter_kit.start(parser, argv)
-    steps = QUICK_STEPS if run.quick else STEPS
-    n_seeds = QUICK_SEEDS if run.quick else N_SEEDS
-    x = torch.randn(N_SAMPLES, N_INPUTS, device=run.device)  # (512, 64)
-    y = torch.randint(0, N_CLASSES, (N_SAMPLES,), device=run.device)  # (512,)
+    seed, device = run.seed, run.device  # 命令行的 --seed、--device 代替页面上的默认值
 
-    saturated_name = f"sigmoid（偏置 +{SATURATION_BIAS:g}，饱和）"
-    explode_name = f"ReLU（初始权重 ×{EXPLODE_GAIN}）"
+    # --8<-- [start:measure]
+    torch.manual_seed(seed)
+    x = torch.randn(N_SAMPLES, N_INPUTS, device=device)  # (512, 64)：一个小批量的随机输入
+    y = torch.randint(0, N_CLASSES, (N_SAMPLES,), device=device)  # (512,)：随机的类别
     variants = {
         "sigmoid（默认初始化）": dict(activation=nn.Sigmoid),
-        saturated_name: dict(activation=nn.Sigmoid, bias=SATURATION_BIAS),
+        f"sigmoid（偏置 +{SATURATION_BIAS:g}，饱和）": dict(activation=nn.Sigmoid, bias=SATURATION_BIAS),
         "ReLU（He 初始化）": dict(activation=nn.ReLU, init_gain=1.0),
-        "sigmoid + BatchNorm": dict(activation=nn.Sigmoid, batch_norm=True),
-        explode_name: dict(activation=nn.ReLU, init_gain=EXPLODE_GAIN),
-        # 不画进梯度图：与 sigmoid + BatchNorm 完全重合（BN 减去批次均值，偏置被抵消）
-        f"sigmoid（偏置 +{SATURATION_BIAS:g}）+ BatchNorm": dict(
-            activation=nn.Sigmoid, batch_norm=True, bias=SATURATION_BIAS
-        ),
+        "sigmoid + BN": dict(activation=nn.Sigmoid, batch_norm=True),
+        f"ReLU（初始权重 ×{EXPLODE_GAIN}）": dict(activation=nn.ReLU, init_gain=EXPLODE_GAIN),
+        f"sigmoid（偏置 +{SATURATION_BIAS:g}）+ BN": dict(activation=nn.Sigmoid, batch_norm=True, bias=SATURATION_BIAS),
     }
-    norms, slopes, gains = {}, {}, {}
+    norms = {}
     for name, options in variants.items():
-        torch.manual_seed(run.seed)
-        model = deep_mlp(**options).to(run.device)
-        norms[name] = layer_gradient_norms(model, x, y)
-        slopes[name], gains[name] = sigmoid_slopes(model, x)
+        torch.manual_seed(seed)  # 每个网络都从同一个种子开始初始化
+        model = deep_mlp(**options).to(device)
+        norms[name] = layer_gradient_norms(model, x, y)  # DEPTH 个数，第 1 个最靠近输入
+        print(f"{name}：第 {DEPTH} 层 / 第 1 层的梯度之比 {norms[name][-1] / norms[name][0]:.3g}")
+    # --8<-- [end:measure]
     plain, saturated, relu, bn, explode, bn_saturated = list(variants)
+    # --8<-- [start:measure_slopes]
+    slopes, gains = {}, {}
+    for name, options in variants.items():
+        torch.manual_seed(seed)  # 与上面同样的初始参数
+        slopes[name], gains[name] = sigmoid_slopes(deep_mlp(**options).to(device), x)
+        if slopes[name]:  # ReLU 网络没有 sigmoid
+            print(f"{name}：各层平均 σ′ " + "、".join(f"{s:.3f}" for s in slopes[name]))
+    # --8<-- [end:measure_slopes]
 
     layers = range(1, DEPTH + 1)
     fig, ax = plt.subplots(figsize=(7, 4.4))
+    # 最后一个网络不画进梯度图：它与 sigmoid + BN 完全重合（BN 减去小批量的均值，偏置被抵消）
     for name, marker in zip(list(variants)[:5], "ovsD^", strict=True):
         ax.plot(layers, norms[name], marker=marker, label=name)
     ax.set_yscale("log")
@@ -179,7 +212,7 @@ def main(argv=None):
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(7, 3.4), gridspec_kw={"width_ratios": [3, 2]})
     for name, style in [(plain, "o-"), (saturated, "v-"), (bn, "D-"), (bn_saturated, "x--")]:
-        left.plot(layers, slopes[name], style, label=name.replace("BatchNorm", "BN"))
+        left.plot(layers, slopes[name], style, label=name)
     left.axhline(0.25, c="gray", ls=":", lw=1)
     left.set_ylim(0, 0.27)
     left.set_xlabel("隐藏层")
@@ -190,22 +223,24 @@ def main(argv=None):
     right.axhline(1, c="gray", ls=":", lw=1)
     right.set_ylim(bottom=0)
     right.set_xlabel("隐藏层")
-    right.set_ylabel("1/σ_B（神经元平均）")
+    right.set_ylabel(r"$1/s_{\mathcal{B}}$（神经元平均）")
     right.set_title("BN 反向传播乘上的倍数", fontsize=10)
     fig.tight_layout()
     run.save_figure(fig, "sigmoid_slopes")
 
-    # 梯度裁剪：同一个回归任务，N_SEEDS 个不同的初始化，裁剪与不裁剪各训练一遍
-    explode_regression = dict(variants[explode], n_outputs=1)
+    # 梯度裁剪：同一个回归任务，几个不同的初始化，裁剪与不裁剪各训练一遍
     target = 2 * x[:, :1] + torch.sin(x[:, 1:2])  # (512, 1)：一个简单的回归目标
     baseline = F.mse_loss(target.mean().expand_as(target), target).item()  # 只预测均值的损失 = 目标的方差
-    seeds = [run.seed * 100 + k for k in range(n_seeds)]
-    plain_runs, clipped_runs = [], []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        plain_runs.append(train(deep_mlp(**explode_regression).to(run.device), x, target, steps))
-        torch.manual_seed(seed)
-        clipped_runs.append(train(deep_mlp(**explode_regression).to(run.device), x, target, steps, MAX_NORM))
+    if run.quick:  # 快速模式只是预览：1 个初始化、更少的步数
+        steps, seeds = QUICK_STEPS, [seed * 100]
+        plain_runs, clipped_runs = compare_clipping(x, target, steps, seeds)
+    else:
+        # --8<-- [start:clipping]
+        seeds = [seed * 100 + k for k in range(N_INITS)]  # N_INITS 个不同的初始化
+        plain_runs, clipped_runs = compare_clipping(x, target, STEPS, seeds)
+        # --8<-- [end:clipping]
+        steps = STEPS
+    n_seeds = len(seeds)
     plain_nonfinite = [first_nonfinite(losses) for losses, _ in plain_runs]
     clipped_nonfinite = [first_nonfinite(losses) for losses, _ in clipped_runs]
     clipped_final = [final for _, final in clipped_runs]
@@ -226,7 +261,11 @@ def main(argv=None):
     ax.legend(fontsize=9)
     run.save_figure(fig, "clipping")
 
-    bn_before, bn_after, bn_output_change = bn_scale_invariance(x, y)
+    # --8<-- [start:bn_scale_run]
+    before, after, change = bn_scale_invariance(x, y)
+    print(f"第 1 层的梯度范数：放大前 {before:.4f}，放大后 {after:.5f}；输出最多变化 {change:.1e}")
+    # --8<-- [end:bn_scale_run]
+    bn_before, bn_after, bn_output_change = before, after, change
 
     def ratio(values):
         return values[-1] / values[0]  # 最靠近输出的隐藏层 / 最靠近输入的隐藏层
@@ -331,7 +370,7 @@ def main(argv=None):
     run.claim(
         "bn_gain",
         bn_inner_gain >= BN_GAIN,
-        f"BN 第 2–{DEPTH} 层的 1/σ_B（每层对神经元取平均）最小为 {bn_inner_gain:.2f} ≥ {BN_GAIN:g}",
+        f"BN 第 2–{DEPTH} 层的 1/s_B（每层对神经元取平均）最小为 {bn_inner_gain:.2f} ≥ {BN_GAIN:g}",
     )
     run.claim(
         "bn_removes_saturation",
