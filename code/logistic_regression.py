@@ -133,18 +133,20 @@ def main(argv=None):
         (a - b).abs().max().item() for a, b in zip(notes_model.parameters(), logit_model.parameters(), strict=True)
     )
 
-    w = logit_model.lr.weight.detach().cpu()[0]
-    b = logit_model.lr.bias.item()
+    # --8<-- [start:plot]
+    w, b = logit_model.lr.weight[0].tolist(), logit_model.lr.bias.item()
+    points, classes = x.cpu(), y.cpu()[:, 0]  # (100, 2)、(100,)
     fig, ax = plt.subplots(figsize=(5.6, 5))
-    points, classes = x.cpu(), y.cpu()[:, 0]
     ax.scatter(*points[classes == 1].T, c="tab:red", marker="o", label="y = 1（通过）")
     ax.scatter(*points[classes == 0].T, c="tab:blue", marker="x", label="y = 0（未通过）")
     xs = torch.linspace(points[:, 0].min(), points[:, 0].max(), 10)
-    ax.plot(xs, -(w[0] * xs + b) / w[1], "k-", lw=2, label="决策边界 w·x + b = 0")
+    ax.plot(xs, -(w[0] * xs + b) / w[1], "k-", lw=2, label="决策边界 w·x + b = 0")  # 由 w·x + b = 0 解出 x₂
     ax.set_xlabel(r"$x_1$（第一门成绩 / 最高分）")
     ax.set_ylabel(r"$x_2$（第二门成绩 / 最高分）")
     ax.legend(loc="lower left", fontsize=9)
     ax.set_title(f"Logistic 回归：训练集准确率 {logit_accuracy:.0%}")
+    plt.show()
+    # --8<-- [end:plot]
     run.save_figure(fig, "boundary")
 
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
@@ -184,7 +186,8 @@ def main(argv=None):
     run.claim(
         "bce_clamped_logits_exact",
         saturated and exact,
-        f"BCELoss = {bce.flatten().tolist()}（都等于 100），BCEWithLogitsLoss = {bce_logits.flatten().tolist()}（与 40、120 相差 < 1e-4）",
+        f"BCELoss = {bce.flatten().tolist()}（都等于 100），"
+        f"BCEWithLogitsLoss = {bce_logits.flatten().tolist()}（与 40、120 相差 < 1e-4）",
     )
     lost = bool((grad_sigmoid_bce == 0).all())
     kept = torch.allclose(grad_logits, torch.tensor([1.0, -1.0]), atol=1e-4)

@@ -114,7 +114,8 @@ def main(argv=None):
     target = torch.tensor(TARGET_W, device=device)
     path_sigmoid = sgd_path(torch.sigmoid(raw), target, PATH_LR)  # 输入全为正
     path_tanh = sgd_path(torch.tanh(raw), target, PATH_LR)  # 输入以 0 为中心
-    print(f"最后的 w：sigmoid 输入 {path_sigmoid[-1].tolist()}，tanh 输入 {path_tanh[-1].tolist()}")
+    print(f"{PATH_STEPS} 步后的 w：sigmoid 输入 {[round(v, 3) for v in path_sigmoid[-1].tolist()]}，"
+          f"tanh 输入 {[round(v, 3) for v in path_tanh[-1].tolist()]}")
     # --8<-- [end:path_run]
 
     fig, ax = plt.subplots(figsize=(7, 3.8))
