@@ -244,6 +244,30 @@ def test_the_run_report_table_fits_a_phone(browser, site_url):
     assert len(names) == len(discover(ROOT / "code")) and "回归网络：拟合 y = x²" in names
 
 
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => (await axe.run(document, {
+  runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+})).violations.filter(v => ['serious', 'critical'].includes(v.impact))
+  .map(v => `${v.id} (${v.nodes.length}): ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')}`)"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_meets_wcag_aa(browser, site_url, scheme):
+    """axe-core on every page, in the light and the dark palette: no serious or critical violation."""
+    context = browser.new_context(color_scheme=scheme)
+    page = context.new_page()
+    found = {}
+    for path in PAGES:
+        page.goto(site_url + path)
+        page.evaluate(SETTLED)
+        page.add_script_tag(path=str(AXE))
+        violations = page.evaluate(AXE_RUN)
+        if violations:
+            found[path or "/"] = violations
+    context.close()
+    assert not found, "\n".join(f"{path}: {v}" for path, vs in found.items() for v in vs)
+
+
 def test_dark_mode_toggle_keeps_figures_legible(page, site_url):
     page.goto(site_url + "chapters/regression/")
     check_page(page)

@@ -1,0 +1,18 @@
+// Material and nbconvert build a few elements without what assistive technology needs;
+// this names them, and makes every region that scrolls sideways reachable by keyboard
+// (WCAG 2.1.1). It runs on the first page and again after each instant navigation.
+function makeAccessible() {
+  document.querySelectorAll(".md-progress:not([aria-label])").forEach((bar) => {
+    bar.setAttribute("aria-label", "页面加载进度");
+  });
+  const scrollers = ".md-typeset__scrollwrap, .highlight-ipynb, .jp-OutputArea-output pre, .jp-RenderedText pre";
+  document.querySelectorAll(scrollers).forEach((region) => {
+    if (!region.hasAttribute("tabindex")) {
+      region.tabIndex = 0;
+      region.setAttribute("role", "region");
+      region.setAttribute("aria-label", "可左右滚动的内容");
+    }
+  });
+}
+new MutationObserver(makeAccessible).observe(document.documentElement, { childList: true, subtree: true });
+document$.subscribe(makeAccessible);
