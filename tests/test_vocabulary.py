@@ -54,7 +54,8 @@ def _script_text(script: Path) -> str:
     parts = []
     for token in tokenize.generate_tokens(io.StringIO(script.read_text("utf-8")).readline):
         if token.type in (tokenize.COMMENT, tokenize.STRING) and CJK.search(token.string):
-            parts.append(token.string.replace("`", ""))
+            # an f-string's {EPOCHS} is code, not a word of the sentence
+            parts.append(re.sub(r"\{[^{}]*\}", "", token.string).replace("`", ""))
     return "\n".join(parts)
 
 
