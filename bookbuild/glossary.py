@@ -18,7 +18,7 @@ ROW = re.compile(r'^\|\s*<span id="(?P<id>[\w-]+)"></span>(?P<term>[^|]+?)\s*\|(
                  r"[^|]*\|\s*(?:\[[^]]*\]\((?P<page>[^)]+)\))?\s*\|\s*$", re.MULTILINE)
 # Markdown that is not prose: front matter, fenced code, inline code, formulas, the notes'
 # quotes (the 笔记原文 box, and <q>…</q> for a word of the notes inside a sentence),
-# placeholders, link targets and HTML tags.
+# English glosses in brackets, the references, placeholders, link targets and HTML tags.
 NOT_PROSE = re.compile(
     r"\A---\n.*?\n---\n"
     r"|^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?^[ \t]*\1[ \t]*$"
@@ -26,6 +26,8 @@ NOT_PROSE = re.compile(
     r"|\$\$.*?\$\$|\$[^$\n]+\$"
     r"|^>[ \t]*笔记原文[^\n]*(\n>[^\n]*)*"
     r"|<q>.*?</q>"
+    r"|（[A-Za-z][^（）\u3400-\u9fff\n]*）"  # an English gloss: 批量规范化（batch normalization）
+    r"|^#+[ \t]*参考文献[^\n]*\n(?:(?!#+[ \t]).*\n?)*"  # titles of papers keep their words
     r"|\{\{.*?\}\}"
     r"|\]\([^)]*\)"
     r"|<[^>\n]+>",

@@ -1,35 +1,41 @@
 r"""LSTM：画出带三个门的 LSTM 单元，并在“记住很久以前看到的符号”任务上比较 RNN、IRNN 与 LSTM。
 
-细胞状态的加法更新 $c^{(t)}=f^{(t)}\odot c^{(t-1)}+i^{(t)}\odot g^{(t)}$ 让梯度能沿时间传回很远。
+记忆元的加法更新 $c^{(t)}=f^{(t)}\odot c^{(t-1)}+i^{(t)}\odot\tilde c^{(t)}$ 让梯度能沿时间传回很远。
 """
 
+# --8<-- [start:imports]
 import math
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
-from matplotlib.patches import Circle, FancyBboxPatch
 from torch import nn
 
+# --8<-- [end:imports]
 import chapter_kit
 
+# --8<-- [start:hyperparameters]
 # 任务：序列第一步给出 4 个符号之一（独热向量），之后什么也没有；读完整个序列后说出第一个符号
 N_SYMBOLS = 4
 NOISE = 0.0  # 之后各步的噪声强度；练习里可以调大
 HIDDEN_SIZE = 32
 BATCH_SIZE = 64
 LR = 3e-3
-MAX_NORM = 1.0
-FORGET_BIAS = 4.0  # σ(4) ≈ 0.98：初始化时遗忘门几乎全开，细胞状态每步只乘上约 0.98
+MAX_NORM = 1.0  # 梯度裁剪的阈值
+FORGET_BIAS = 4.0  # σ(4) ≈ 0.98：初始化时遗忘门几乎全开，记忆元每步只乘上约 0.98
 LENGTHS = (5, 15, 50)  # 短、中、长：看要记住的信息离“现在”越远时，三种模型各怎样
 STEPS = 400
-SEEDS = 3  # 每个长度、每种模型训练 3 次（3 个种子），页面给出平均值和范围
-QUICK_LENGTHS = (5, 40)
-QUICK_STEPS = 80
-QUICK_SEEDS = 1
+N_SEEDS = 3  # 每个长度、每种模型训练 3 次（3 个种子），页面给出平均值和范围
 TEST_SIZE = 500
 GRAD_BATCH = 256  # 量初始化时第一步输入的梯度用的序列数
 MODELS = ("RNN", "IRNN", "LSTM")
+seed = 0  # 基础种子：第 k 次训练用种子 seed * 100 + k
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+# --8<-- [end:hyperparameters]
+
+# 只给构建用的设置（页面上不显示）：快速模式只是预览，序列更短、步数更少、每个长度只用 1 个种子
+QUICK_LENGTHS = (5, 40)
+QUICK_STEPS = 80
 
 
 # --8<-- [start:task]
@@ -43,7 +49,7 @@ def make_batch(n, length, generator, device):
 
 # --8<-- [start:model]
 class Recaller(nn.Module):
-    """读完整个序列，用最后一个时间步的隐藏状态分类。三种模型只有循环层不同，隐藏状态都是 32 维。"""
+    """读完整个序列，用最后一个时间步的隐状态分类。三种模型只有循环层不同，隐状态都是 32 维。"""
 
     def __init__(self, kind):
         super().__init__()
@@ -56,12 +62,12 @@ class Recaller(nn.Module):
         with torch.no_grad():  # 原地改参数，不记进计算图
             if kind == "LSTM":
                 # 常用的技巧：遗忘门的偏置初始化为正数，一开始就倾向于“记住”
-                # PyTorch 把四个门的参数按 (输入门, 遗忘门, 候选值, 输出门) 的顺序拼在一起
+                # PyTorch 把四组参数按（输入门、遗忘门、候选记忆元、输出门）的顺序拼在一起
                 for name, param in self.rnn.named_parameters():
                     if name.startswith("bias"):
                         param[HIDDEN_SIZE : 2 * HIDDEN_SIZE] = FORGET_BIAS / 2  # 两个偏置相加
             if kind == "IRNN":
-                # Le、Jaitly、Hinton（2015）：W 初始化为单位矩阵、偏置为 0，没有输入时 h 原样传下去
+                # Le、Jaitly、Hinton（2015）：W_hh 初始化为单位矩阵、偏置为 0，没有输入时 h 原样传下去
                 self.rnn.weight_hh_l0.copy_(torch.eye(HIDDEN_SIZE))
                 self.rnn.bias_hh_l0.zero_()
                 self.rnn.bias_ih_l0.zero_()
@@ -83,26 +89,51 @@ def first_step_gradient(model, length, generator, device):
 # --8<-- [end:gradient]
 
 
+# --8<-- [start:train]
 def train_and_test(model, length, steps, generator, device):
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     # 前一半步数学习率不变，后一半线性降到 0：收尾时步子变小，
     # 最后得到的参数不取决于最后某一步的大幅更新
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, 2 * (1 - step / steps)))
     for _ in range(steps):
-        x, y = make_batch(BATCH_SIZE, length, generator, device)
+        x, y = make_batch(BATCH_SIZE, length, generator, device)  # (64, length, 4)、(64,)
         loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), MAX_NORM)  # 三种模型都裁剪：比较的只是结构和初始化
         optimizer.step()
         scheduler.step()
-    x, y = make_batch(TEST_SIZE, length, generator, device)
+    x, y = make_batch(TEST_SIZE, length, generator, device)  # 新的序列
     with torch.no_grad():
         return (model(x).argmax(dim=1) == y).float().mean().item()
+# --8<-- [end:train]
+
+
+# --8<-- [start:experiment]
+def experiment(lengths, steps, seeds, device):
+    """每个长度、每个种子、每种模型各训练一次；返回测试准确率和初始化时的梯度，都按 [模型][长度] 存成列表。"""
+    accuracy = {name: {n: [] for n in lengths} for name in MODELS}
+    gradient = {name: {n: [] for n in lengths} for name in MODELS}
+    for length in lengths:
+        for s in seeds:
+            for name in MODELS:
+                torch.manual_seed(s)
+                model = Recaller(name).to(device)
+                # 三种模型看到同样的数据：每个（种子，长度）组合一个数据生成器
+                probe = torch.Generator().manual_seed(s)
+                gradient[name][length].append(first_step_gradient(model, length, probe, device))
+                data = torch.Generator().manual_seed(s * 1000 + length)
+                accuracy[name][length].append(train_and_test(model, length, steps, data, device))
+        means = (f"{name} {sum(accuracy[name][length]) / len(seeds):.1%}" for name in MODELS)
+        print(f"长度 {length}，平均测试准确率：" + "，".join(means))
+    return accuracy, gradient
+# --8<-- [end:experiment]
 
 
 def draw_lstm_cell():
-    """LSTM 单元：上方是细胞状态的“传送带”，下方是三个门和候选值。"""
+    """LSTM 单元：上方是记忆元的“传送带”，下方是三个门和候选记忆元。"""
+    from matplotlib.patches import Circle, FancyBboxPatch
+
     fig, ax = plt.subplots(figsize=(7, 4.1))  # 宽 7 英寸：页面上的字不小于 9 磅
     ax.add_patch(FancyBboxPatch((1.0, 0.6), 8.0, 4.4, boxstyle="round,pad=0.1", fc="#f6f6f6", ec="gray"))
 
@@ -123,12 +154,12 @@ def draw_lstm_cell():
     gates = {
         "f": (2.6, "σ", "#f4cccc"),
         "i": (4.0, "σ", "#d9ead3"),
-        "g": (5.2, "tanh", "#fff2cc"),
+        "c_tilde": (5.2, "tanh", "#fff2cc"),
         "o": (6.6, "σ", "#cfe2f3"),
     }
     for x, text, color in gates.values():
         box(x, text, color)
-    # 细胞状态：c(t-1) → ×f → +(i·g) → c(t)
+    # 记忆元：c(t-1) → ×f → +(i·c̃) → c(t)
     line([(0.3, 4.3), (2.35, 4.3)])
     op(2.6, 4.3, "×")
     line([(2.85, 4.3), (4.95, 4.3)])
@@ -142,8 +173,8 @@ def draw_lstm_cell():
     line([(2.6, 2.2), (2.6, 4.05)])  # 遗忘门 → ×
     op(4.6, 3.1, "×")
     line([(4.0, 2.2), (4.0, 3.1), (4.35, 3.1)])  # 输入门 → ×
-    line([(5.2, 2.2), (5.2, 3.1), (4.85, 3.1)])  # 候选值 → ×
-    line([(4.6, 3.35), (4.6, 3.9), (4.95, 4.15)])  # i·g → +
+    line([(5.2, 2.2), (5.2, 3.1), (4.85, 3.1)])  # 候选记忆元 → ×
+    line([(4.6, 3.35), (4.6, 3.9), (4.95, 4.15)])  # i·c̃ → +
     # 输出：h(t) = o · tanh(c(t))
     box_y = 3.35
     ax.add_patch(FancyBboxPatch((7.5, box_y - 0.22), 0.8, 0.44, boxstyle="round,pad=0.04", fc="#fff2cc", ec="black"))
@@ -160,15 +191,16 @@ def draw_lstm_cell():
     }
     for (x, y), text in labels.items():
         ax.text(x, y, text, fontsize=10, style="italic")
-    # 门的名字写在竖线旁边的空处，不让箭头穿过文字：f、i 写在竖线左边，g、o 写在右边
-    names = {2.6: ("遗忘门 f", "right"), 4.0: ("输入门 i", "right"), 5.2: ("候选值 g", "left"), 6.6: ("输出门 o", "left")}
-    for x, (text, side) in names.items():
-        ax.text(x - 0.1 if side == "right" else x + 0.1, 2.6, text, fontsize=9, color="dimgray", ha=side, va="center")
+    # 门的名字写在空处，不让箭头穿过文字：f、i 写在竖线左边，c̃ 写在竖线右边偏上，o 写在方框右边
+    names = [(2.5, 2.6, "遗忘门 $f$", "right"), (3.9, 2.6, "输入门 $i$", "right"),
+             (5.3, 2.7, r"候选记忆元 $\tilde{c}$", "left"), (7.1, 1.85, "输出门 $o$", "left")]
+    for x, y, text, side in names:
+        ax.text(x, y, text, fontsize=9, color="dimgray", ha=side, va="center")
     ax.set_xlim(-0.1, 10.2)
     ax.set_ylim(-0.2, 5.8)
     ax.set_aspect("equal")
     ax.set_axis_off()
-    ax.set_title("LSTM 单元：细胞状态 c 沿上方的直线传递，只经过逐元素的 × 和 +", fontsize=10)
+    ax.set_title("LSTM 单元：记忆元 c 沿上方的直线传递，只经过逐元素的 × 和 +", fontsize=10)
     return fig
 
 
@@ -181,22 +213,20 @@ def spread(values):
 def main(argv=None):
     parser = chapter_kit.chapter_parser(__file__, __doc__)
     run = chapter_kit.start(parser, argv)
-    lengths, steps, n_seeds = (QUICK_LENGTHS, QUICK_STEPS, QUICK_SEEDS) if run.quick else (LENGTHS, STEPS, SEEDS)
-    seeds = [run.seed * 100 + k for k in range(n_seeds)]  # 本章自己的几个种子，由基础种子决定
+    seed, device = run.seed, run.device  # 命令行的 --seed、--device 代替页面上的默认值
 
     run.save_figure(draw_lstm_cell(), "lstm_cell")
 
-    accuracy = {name: {n: [] for n in lengths} for name in MODELS}
-    gradient = {name: {n: [] for n in lengths} for name in MODELS}
-    jobs = [(n, seed, name) for n in lengths for seed in seeds for name in MODELS]
-    for length, seed, name in chapter_kit.progress(jobs, desc="训练"):
-        torch.manual_seed(seed)
-        model = Recaller(name).to(run.device)
-        # 三种模型看到同样的数据：每个 (种子, 长度) 一个数据生成器
-        probe = torch.Generator().manual_seed(seed)
-        gradient[name][length].append(first_step_gradient(model, length, probe, run.device))
-        data = torch.Generator().manual_seed(seed * 1000 + length)
-        accuracy[name][length].append(train_and_test(model, length, steps, data, run.device))
+    if run.quick:
+        lengths, steps, seeds = QUICK_LENGTHS, QUICK_STEPS, [seed * 100]
+        accuracy, gradient = experiment(lengths, steps, seeds, device)
+    else:
+        # --8<-- [start:run]
+        seeds = [seed * 100 + k for k in range(N_SEEDS)]  # 本章自己的几个种子，由基础种子决定
+        accuracy, gradient = experiment(LENGTHS, STEPS, seeds, device)
+        # --8<-- [end:run]
+        lengths, steps = LENGTHS, STEPS
+    n_seeds = len(seeds)
 
     styles = {"RNN": ("o-", "tab:blue"), "IRNN": ("^-", "tab:green"), "LSTM": ("s-", "tab:orange")}
     shift = {"RNN": 0.0, "IRNN": -0.8, "LSTM": 0.8}  # 左图里三条线左右错开一点，免得重合的点互相挡住
@@ -206,7 +236,8 @@ def main(argv=None):
         acc = [spread(accuracy[name][n]) for n in lengths]
         means = [a["mean"] for a in acc]
         errors = [[a["mean"] - a["min"] for a in acc], [a["max"] - a["mean"] for a in acc]]
-        left.errorbar([n + shift[name] for n in lengths], means, yerr=errors, fmt=marker, color=color, capsize=3, label=name)
+        left.errorbar([n + shift[name] for n in lengths], means, yerr=errors, fmt=marker, color=color, capsize=3,
+                      label=name)
         # 梯度可能小到下溢成 0，画在对数轴上时记作 1e-30
         grads = [[max(g, 1e-30) for g in gradient[name][n]] for n in lengths]
         right.plot(lengths, [math.exp(sum(map(math.log, g)) / len(g)) for g in grads], marker, color=color, label=name)
@@ -274,7 +305,8 @@ def main(argv=None):
     run.claim(
         "rnn_fails_long",
         r_long <= 0.35,
-        f"长度 {longest}，RNN {n_seeds} 个种子的准确率 {values}，中位数 {r_long:.1%} ≤ 35%（随机猜测 25%，学会是 100%）",
+        f"长度 {longest}，RNN {n_seeds} 个种子的准确率 {values}，中位数 {r_long:.1%} ≤ 35%"
+        "（随机猜测 25%，学会是 100%）",
     )
     m_long, i_long = acc["LSTM"][longest]["min"], acc["IRNN"][longest]["min"]
     run.claim(

@@ -80,7 +80,7 @@ def train(model, chunks, device, carry_state=True):
 
 # --8<-- [start:test]
 def test(model, h_state, first_chunk, chunks, device, carry_state=True):
-    """接着训练过的曲线往后预测 chunks 段；返回每段的 (t, 目标, 预测) 和每个点的平方误差 (chunks, 10)。"""
+    """接着训练过的曲线往后预测 chunks 段；返回每段的（t，目标，预测）和每个点的平方误差 (chunks, 10)。"""
     curves, errors = [], []
     with torch.no_grad():
         for step in range(first_chunk, first_chunk + chunks):

@@ -136,8 +136,8 @@ def compare_clipping(x, target, steps, seeds):
         plain_runs.append(train(model, x, target, steps))
         clipped_runs.append(train(clipped, x, target, steps, MAX_NORM))
         plain_losses, clipped_final = plain_runs[-1][0], clipped_runs[-1][1]
-        print(f"种子 {s}：不裁剪时第一步损失 {plain_losses[0]:.0f}，共训练 {len(plain_losses)} 步，"
-              f"最后一步损失 {plain_losses[-1]}；裁剪后最终损失 {clipped_final:.4f}")
+        print(f"种子 {s}：不裁剪，第 1 步损失 {plain_losses[0]:.0f}，第 {len(plain_losses)} 步（最后一步）"
+              f"损失 {plain_losses[-1]:.3g}；裁剪，训练后损失 {clipped_final:.1e}")
     return plain_runs, clipped_runs
 # --8<-- [end:clip]
 
@@ -229,18 +229,19 @@ def main(argv=None):
     run.save_figure(fig, "sigmoid_slopes")
 
     # 梯度裁剪：同一个回归任务，几个不同的初始化，裁剪与不裁剪各训练一遍
-    target = 2 * x[:, :1] + torch.sin(x[:, 1:2])  # (512, 1)：一个简单的回归目标
-    baseline = F.mse_loss(target.mean().expand_as(target), target).item()  # 只预测均值的损失 = 目标的方差
     if run.quick:  # 快速模式只是预览：1 个初始化、更少的步数
+        target = 2 * x[:, :1] + torch.sin(x[:, 1:2])
         steps, seeds = QUICK_STEPS, [seed * 100]
         plain_runs, clipped_runs = compare_clipping(x, target, steps, seeds)
     else:
         # --8<-- [start:clipping]
+        target = 2 * x[:, :1] + torch.sin(x[:, 1:2])  # (512, 1)：一个简单的回归目标
         seeds = [seed * 100 + k for k in range(N_INITS)]  # N_INITS 个不同的初始化
         plain_runs, clipped_runs = compare_clipping(x, target, STEPS, seeds)
         # --8<-- [end:clipping]
         steps = STEPS
     n_seeds = len(seeds)
+    baseline = F.mse_loss(target.mean().expand_as(target), target).item()  # 只预测均值的损失 = 目标的方差
     plain_nonfinite = [first_nonfinite(losses) for losses, _ in plain_runs]
     clipped_nonfinite = [first_nonfinite(losses) for losses, _ in clipped_runs]
     clipped_final = [final for _, final in clipped_runs]
