@@ -27,7 +27,7 @@ NOT_PROSE = re.compile(
     r"|^>[ \t]*笔记原文[^\n]*(\n>[^\n]*)*"
     r"|<q>.*?</q>"
     r"|（[A-Za-z][^（）\u3400-\u9fff\n]*）"  # an English gloss: 批量规范化（batch normalization）
-    r"|^#+[ \t]*参考文献[^\n]*\n(?:(?!#+[ \t]).*\n?)*"  # titles of papers keep their words
+    r"|^#+[ \t]*参考文献[^\n]*\n(?:(?!#+[ \t])[^\n]*\n?)*"  # titles of papers keep their words
     r"|\{\{.*?\}\}"
     r"|\]\([^)]*\)"
     r"|<[^>\n]+>",
