@@ -1,27 +1,27 @@
-"""局部极值与退化问题：同一个小网络从多个初始化出发会停在不同的局部极小值；深的普通网络为什么训练得比浅的差，残差连接怎样解决。"""
+"""局部极小值与退化问题：同一个小网络从多个初始化出发会停在不同的局部极小值；深的普通网络为什么训练得比浅的差，残差连接怎样解决。"""
 
+# --8<-- [start:imports]
 import math
 
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
+# --8<-- [end:imports]
 
 import chapter_kit
 
-# 局部极值：教师网络是 TEACHER 个 ReLU 神经元（输入 TEACHER 维，权重取单位矩阵的行），
+# --8<-- [start:hyperparameters]
+# 局部极小值：教师网络是 TEACHER 个 ReLU 神经元（输入 TEACHER 维，权重取单位矩阵的行），
 # 学生网络结构相同或更宽，所以学生能达到的全局最小损失都是 0（Safran & Shamir 2018 的设置）
 TEACHER = 10
 STUDENT_WIDTHS = (10, 20)  # 与教师一样宽；两倍宽
 RUNS = 40  # 每种宽度的随机初始化个数
 GD_STEPS = 800
-GD_LR = 0.1  # 全批量梯度下降（带动量）的步长
+GD_LR = 0.1  # 全批量梯度下降（带动量）的学习率
 GD_MOMENTUM = 0.9
 TRAPPED = 1e-3  # 最终损失高于它，就算“停在了全局最小值之外”
-REACHED = 1e-6  # 最终损失低于它，就算“到达了全局最小值 0”
 HESSIAN_CHECKS = 8  # 最多检查几个停住的运行的 Hessian
-QUICK_RUNS = 12
-QUICK_GD_STEPS = 400
 
 # 退化问题：一个随机初始化的“教师网络”给 2048 个点打上 10 类标签，学生网络要拟合它
 N_SAMPLES = 2048
@@ -36,6 +36,15 @@ DEEP_BLOCKS = 15  # 1 + 2×15 + 1 = 32 个线性层
 STEPS = 400
 INNER_SEEDS = 3  # 每个网络从几个初始化出发各训练一次
 GRADIENT_EVERY = 10  # 每隔几步记录一次各层的梯度范数
+seed = 0  # 随机种子：决定初始化、数据和小批量的抽取
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+# --8<-- [end:hyperparameters]
+
+# 以下只供构建（页面不展示）
+REACHED = 1e-6  # 最终损失低于它，就算“到达了全局最小值 0”
+# 快速模式的设置
+QUICK_RUNS = 12
+QUICK_GD_STEPS = 400
 QUICK_DEEP_BLOCKS = 6
 QUICK_STEPS = 60
 QUICK_INNER_SEEDS = 2
@@ -76,14 +85,49 @@ def population_loss(w, v):
 # --8<-- [end:teacher_student]
 
 
+# --8<-- [start:minima]
+def train_students(teacher, width, runs, steps, generator):
+    """宽度为 width 的学生从 runs 个随机初始化出发，各用全批量梯度下降走 steps 步。"""
+    w = torch.randn(runs, width, TEACHER, generator=generator, dtype=torch.float64)
+    w = (w / math.sqrt(TEACHER)).requires_grad_()  # (R, n, d)：R 个运行一起训练，互不影响
+    optimizer = torch.optim.SGD([w], lr=GD_LR, momentum=GD_MOMENTUM)  # 没有小批量：每一步都是精确的全梯度
+    history = []
+    for _ in range(steps):
+        loss = population_loss(w, teacher)  # (R,)
+        optimizer.zero_grad()
+        loss.sum().backward()  # 各运行的损失相加，梯度仍各归各的
+        optimizer.step()
+        history.append(loss.detach())
+    return w.detach(), torch.stack(history, dim=1)  # (R, n, d)，(R, steps)
+# --8<-- [end:minima]
+
+
+def compare_minima(seed, RUNS=RUNS, GD_STEPS=GD_STEPS):  # noqa: N803
+    """页面上“同一个网络，不同的初始化”的实验。参数与超参数同名：快速模式传入更小的值，页面上就是那两个常量。"""
+    # --8<-- [start:minima_run]
+    teacher = torch.eye(TEACHER, dtype=torch.float64)  # (k, d)：教师的 k 个神经元
+    final, curves, students = {}, {}, {}
+    for width in STUDENT_WIDTHS:
+        generator = torch.Generator().manual_seed(seed * 100 + width)
+        students[width], curves[width] = train_students(teacher, width, RUNS, GD_STEPS, generator)
+        final[width] = population_loss(students[width], teacher)  # (R,)：每个运行的最终损失
+        trapped = (final[width] > TRAPPED).sum().item()
+        print(f"宽度 {width}：{RUNS} 个运行中 {trapped} 个停在损失 > {TRAPPED:g} 的地方")
+    # --8<-- [end:minima_run]
+    return teacher, final, curves, students
+
+
+# --8<-- [start:data]
 def make_data(generator):
+    """随机初始化的教师网络给 N_SAMPLES 个随机点打上 N_CLASSES 类标签。"""
     teacher = nn.Sequential(
         nn.Linear(N_INPUTS, 128), nn.Tanh(), nn.Linear(128, 128), nn.Tanh(), nn.Linear(128, N_CLASSES)
     )
-    x = torch.randn(N_SAMPLES, N_INPUTS, generator=generator)
+    x = torch.randn(N_SAMPLES, N_INPUTS, generator=generator)  # (2048, 16)
     with torch.no_grad():
-        y = teacher(x).argmax(dim=1)
+        y = teacher(x).argmax(dim=1)  # (2048,)：教师给出的类别
     return x, y
+# --8<-- [end:data]
 
 
 # --8<-- [start:block]
@@ -121,11 +165,11 @@ def linear_gradient_norms(model):
 
 
 def train(model, x, y, steps, generator):
-    """小批量 SGD（带动量），与 ResNet 论文一样；返回每一步的训练损失，以及每隔几步记下的各层梯度范数。"""
+    """小批量随机梯度下降（带动量），与 ResNet 论文一样；返回每一步的训练损失，以及每隔几步记下的各层梯度范数。"""
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     losses, gradients = [], {}
-    for step in chapter_kit.progress(range(steps), desc="训练"):
-        index = torch.randint(0, len(x), (BATCH_SIZE,), generator=generator).to(x.device)
+    for step in range(steps):
+        index = torch.randint(0, len(x), (BATCH_SIZE,), generator=generator).to(x.device)  # 随机抽一个小批量
         loss = F.cross_entropy(model(x[index]), y[index])
         optimizer.zero_grad()
         loss.backward()
@@ -134,45 +178,45 @@ def train(model, x, y, steps, generator):
         optimizer.step()
         losses.append(loss.item())
     return losses, gradients
+
+
+@torch.no_grad()
+def evaluate(model, x, y):
+    """训练结束后在全部训练样本上的损失和准确率；评估模式下 BN 用训练中累计的均值和方差。"""
+    model.eval()
+    logits = model(x)  # (N, 10)
+    result = F.cross_entropy(logits, y).item(), (logits.argmax(dim=1) == y).float().mean().item()
+    model.train()
+    return result
 # --8<-- [end:gradients]
 
 
-def evaluate(model, x, y):
-    model.eval()
-    with torch.no_grad():
-        logits = model(x)
-        result = F.cross_entropy(logits, y).item(), (logits.argmax(dim=1) == y).float().mean().item()
-    model.train()
-    return result
+def compare_depths(seed, device, STEPS=STEPS, DEEP_BLOCKS=DEEP_BLOCKS, INNER_SEEDS=INNER_SEEDS):  # noqa: N803
+    """页面上“更深的普通网络训练得更差”的实验。参数与超参数同名：快速模式传入更小的值。"""
+    # --8<-- [start:depth_run]
+    x, y = make_data(torch.Generator().manual_seed(seed))
+    x, y = x.to(device), y.to(device)
+    nets = {  # 名字: (块数, 是否有残差连接)
+        f"普通网络，{2 * SHALLOW_BLOCKS + 2} 层": (SHALLOW_BLOCKS, False),
+        f"普通网络，{2 * DEEP_BLOCKS + 2} 层": (DEEP_BLOCKS, False),
+        f"残差网络，{2 * DEEP_BLOCKS + 2} 层": (DEEP_BLOCKS, True),
+    }
+    trained = {name: [] for name in nets}  # 每个网络、每个初始化：(每步的损失, 各层梯度范数, 最终损失, 准确率)
+    for name, (blocks, residual) in nets.items():
+        for k in range(INNER_SEEDS):
+            torch.manual_seed(seed * 100 + k)  # 三个网络从同样的几个种子出发
+            model = make_net(blocks, residual).to(device)
+            losses, gradients = train(model, x, y, STEPS, torch.Generator().manual_seed(seed * 100 + k))
+            loss, accuracy = evaluate(model, x, y)
+            trained[name].append((losses, gradients, loss, accuracy))
+            print(f"{name}，第 {k + 1} 个初始化：训练集损失 {loss:.3f}，准确率 {accuracy:.1%}")
+    # --8<-- [end:depth_run]
+    return trained
 
 
 def smooth(values, window=25):
     kernel = torch.ones(window) / window
     return F.conv1d(torch.tensor(values)[None, None], kernel[None, None]).flatten()
-
-
-def local_minima(run, runs, steps):
-    """每种宽度的学生网络从 runs 个随机初始化出发，用全批量梯度下降训练 steps 步。"""
-    teacher = torch.eye(TEACHER, dtype=torch.float64)  # (k, d)：教师的 k 个神经元
-    final, curves, students = {}, {}, {}
-    # --8<-- [start:minima]
-    for width in STUDENT_WIDTHS:
-        generator = torch.Generator().manual_seed(run.seed * 100 + width)
-        w = torch.randn(runs, width, TEACHER, generator=generator, dtype=torch.float64)
-        w = (w / math.sqrt(TEACHER)).requires_grad_()  # (R, n, d)：R 个运行一起训练，互不影响
-        optimizer = torch.optim.SGD([w], lr=GD_LR, momentum=GD_MOMENTUM)  # 没有小批量：每一步都是精确的全梯度
-        history = []
-        for _ in range(steps):
-            loss = population_loss(w, teacher)  # (R,)
-            optimizer.zero_grad()
-            loss.sum().backward()  # 各运行的损失相加，梯度仍各归各的
-            optimizer.step()
-            history.append(loss.detach())
-        final[width] = population_loss(w, teacher).detach()  # (R,)
-        curves[width] = torch.stack(history, dim=1)  # (R, steps)
-        students[width] = w.detach()
-    # --8<-- [end:minima]
-    return teacher, final, curves, students
 
 
 # --8<-- [start:hessian]
@@ -189,19 +233,25 @@ def inspect_minimum(w, teacher):
 def main(argv=None):
     parser = chapter_kit.chapter_parser(__file__, __doc__)
     run = chapter_kit.start(parser, argv)
+    seed, device = run.seed, run.device  # --seed、--device 参数
     steps = QUICK_STEPS if run.quick else STEPS
     deep_blocks = QUICK_DEEP_BLOCKS if run.quick else DEEP_BLOCKS
-    inner_seeds = [run.seed * 100 + k for k in range(QUICK_INNER_SEEDS if run.quick else INNER_SEEDS)]
+    inner_seeds = QUICK_INNER_SEEDS if run.quick else INNER_SEEDS
     runs = QUICK_RUNS if run.quick else RUNS
     gd_steps = QUICK_GD_STEPS if run.quick else GD_STEPS
 
-    # ---- 局部极值：同一个网络，不同的初始化 ----
-    teacher, final, gd_curves, students = local_minima(run, runs, gd_steps)
+    # ---- 局部极小值：同一个网络，不同的初始化 ----
+    teacher, final, gd_curves, students = compare_minima(seed, runs, gd_steps)
+    # --8<-- [start:hessian_run]
     narrow, wide = STUDENT_WIDTHS
+    stopped = (final[narrow] > TRAPPED).nonzero().flatten()[:HESSIAN_CHECKS].tolist()  # 停住的运行
+    checks = [inspect_minimum(students[narrow][i], teacher) for i in stopped]
+    for i, (gradient_norm, eigenvalue) in zip(stopped, checks, strict=True):
+        loss = final[narrow][i].item()
+        print(f"运行 {i}：损失 {loss:.4f}，梯度范数 {gradient_norm:.1e}，Hessian 最小特征值 {eigenvalue:.4f}")
+    # --8<-- [end:hessian_run]
     trapped = {width: final[width] > TRAPPED for width in STUDENT_WIDTHS}
     reached = {width: final[width] < REACHED for width in STUDENT_WIDTHS}
-    stopped = trapped[narrow].nonzero().flatten()[:HESSIAN_CHECKS].tolist()
-    checks = [inspect_minimum(students[narrow][i], teacher) for i in stopped]
     # 所有曲率都为正（λ_min > 0）时，按二次近似，附近那个极小值的损失不低于 L - |g|²/(2λ_min)；它仍高于 TRAPPED 才算数
     confirmed = [(g, e) for i, (g, e) in zip(stopped, checks, strict=True)
                  if e > 1e-3 and final[narrow][i] - g * g / (2 * e) > TRAPPED]
@@ -232,29 +282,21 @@ def main(argv=None):
     run.save_figure(fig, "minima")
 
     # ---- 退化问题：浅的普通网络、深的普通网络、深的残差网络 ----
-    x, y = (t.to(run.device) for t in make_data(torch.Generator().manual_seed(run.seed)))
+    trained = compare_depths(seed, device, steps, deep_blocks, inner_seeds)
 
     def layers(blocks):
         return 2 * blocks + 2
 
-    nets = {
-        f"普通网络，{layers(SHALLOW_BLOCKS)} 层": (SHALLOW_BLOCKS, False),
-        f"普通网络，{layers(deep_blocks)} 层": (deep_blocks, False),
-        f"残差网络，{layers(deep_blocks)} 层": (deep_blocks, True),
-    }
-    names = list(nets)
+    names = list(trained)
     curves, results, init_grads, train_grads = {}, {}, {}, {}
-    for name, (blocks, residual) in nets.items():
-        curves[name], results[name], init_grads[name], train_grads[name] = [], [], [], []
-        for seed in inner_seeds:
-            torch.manual_seed(seed)
-            model = make_net(blocks, residual).to(run.device)
-            losses, gradients = train(model, x, y, steps, torch.Generator().manual_seed(seed))
-            curves[name].append(losses)
-            results[name].append(evaluate(model, x, y))
-            init_grads[name].append(torch.tensor(gradients[0]))
-            later = [g for step, g in gradients.items() if step >= steps // 2]  # 训练的后一半
-            train_grads[name].append(torch.tensor(later).mean(dim=0))  # (层数,)
+    for name, runs_of_net in trained.items():
+        curves[name] = [losses for losses, _, _, _ in runs_of_net]
+        results[name] = [(loss, accuracy) for _, _, loss, accuracy in runs_of_net]
+        init_grads[name] = [torch.tensor(gradients[0]) for _, gradients, _, _ in runs_of_net]  # 第 0 步：初始化时
+        train_grads[name] = [  # 训练的后一半的平均，(层数,)
+            torch.tensor([g for step, g in gradients.items() if step >= steps // 2]).mean(dim=0)
+            for _, gradients, _, _ in runs_of_net
+        ]
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for (name, runs_of_net), color in zip(curves.items(), ("tab:blue", "tab:orange", "tab:green"), strict=True):
@@ -264,7 +306,7 @@ def main(argv=None):
     ax.set_yscale("log")
     ax.set_xlabel("训练步数")
     ax.set_ylabel("训练损失（25 步滑动平均，对数坐标）")
-    ax.set_title(f"退化问题：每个网络 {len(inner_seeds)} 个初始化，更深的普通网络拟合得更差")
+    ax.set_title(f"退化问题：每个网络 {inner_seeds} 个初始化，更深的普通网络拟合得更差")
     ax.legend()
     run.save_figure(fig, "training_curves")
 
@@ -299,6 +341,9 @@ def main(argv=None):
         runs=runs,
         gd_steps=gd_steps,
         gd_lr=GD_LR,
+        hessian_max=HESSIAN_CHECKS,
+        gradient_every=GRADIENT_EVERY,
+        batch_size=BATCH_SIZE,
         trapped_threshold=f"{TRAPPED:.0e}",
         reached_threshold=f"{REACHED:.0e}",
         narrow_trapped=int(trapped[narrow].sum()),
@@ -320,7 +365,7 @@ def main(argv=None):
         n_samples=N_SAMPLES,
         n_inputs=N_INPUTS,
         n_classes=N_CLASSES,
-        inner_seeds=len(inner_seeds),
+        inner_seeds=inner_seeds,
         shallow_layers=layers(SHALLOW_BLOCKS),
         deep_layers=layers(deep_blocks),
         table=[{"网络": name, "训练集损失：平均（最小～最大）": summary(loss),
