@@ -73,6 +73,23 @@ def check_regression(results, out):
         assert gif.n_frames == results["frames"] > 1
 
 
+def check_classification(results, out):
+    # Two Gaussians 2√2 standard deviations from the boundary x1 + x2 = 0: the Bayes rule errs on Φ(-2√2) ≈ 0.23 %
+    assert results["bayes_accuracy"] == pytest.approx(0.99766, abs=1e-4)
+    assert abs(results["bayes_test_accuracy"] - results["bayes_accuracy"]) < 0.003  # 20 000 fresh points
+    assert results["n_train"] == 200 and results["n_test"] == 20000
+    # a trained net is near the optimum on fresh points (chance is 50 %), and never far above it
+    assert 0.97 < results["test_accuracy"] <= results["bayes_test_accuracy"] + 0.003
+    assert results["train_accuracy"] > 0.95
+    assert results["data_agreement"] > 0.97 and 0.6 < results["grid_agreement"] <= 1
+    assert len(results["repeat_gap"]) == results["repeats"] >= 3
+    assert results["repeat_gap_median"] <= results["near_bayes"]
+    assert results["repeat_data_agreement_median"] >= results["agree_on_data"]
+    assert results["repeat_grid_agreement_median"] >= results["agree_on_grid"]
+    with Image.open(out / "training.gif") as gif:
+        assert gif.n_frames == results["frames"] > 1
+
+
 def check_autograd(results, out):
     assert results["notes_grad"] == pytest.approx([2.0, 0.2, 40.0])  # y = 2x, v = (1, 0.1, 20)
     assert results["notes_error"] < 1e-6
@@ -148,6 +165,12 @@ def check_convolution(results, out):
     shapes = [row["输出形状"] for row in results["conv_shapes"]]
     assert shapes == ["(8, 16, 98)", "(8, 16, 30, 30)", "(8, 16, 8, 30, 30)"]
     assert results["edges"] == [0.0, 1.0, 0.0, 0.0, 0.0, -1.0, 0.0]
+    assert results["true_edges"] == [-value for value in results["edges"]]  # a true convolution flips the kernel
+    assert results["pytorch_vs_correlation"] < 1e-5 and results["flipped_vs_convolution"] < 1e-5
+    assert results["pytorch_vs_convolution"] > 1e-2  # conv1d is not the textbook convolution
+    assert [row["参数个数"] for row in results["group_table"]] == [584, 296, 80, 576]  # groups 1, 2, 8; no bias
+    assert (results["seen_groups1"], results["seen_groups2"], results["seen_depthwise"]) == (8, 4, 1)
+    assert results["sobel_left"] > 0 > results["sobel_right"] and results["sobel_top"] > 0 > results["sobel_bottom"]
     assert results["cnn_parameters"] == 28938  # MorvanZhou's CNN
     assert results["cnn_shapes"][-1]["输出形状"] == "(1, 10)"
     assert results["vertical_side_ratio"] > 3 and results["horizontal_pole_ratio"] > 3
@@ -211,6 +234,7 @@ CHECKS = {
     "logistic_regression": check_logistic_regression,
     "nn_module": check_nn_module,
     "regression": check_regression,
+    "classification": check_classification,
     "sigmoid_drawbacks": check_sigmoid_drawbacks,
 }
 
