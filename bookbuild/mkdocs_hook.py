@@ -43,13 +43,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # MkDocs loads a hook by its path, not as part of a package
     sys.path.insert(0, str(ROOT))
 
-from bookbuild import glossary, notebooks, pages, runner, settings  # noqa: E402
+from bookbuild import glossary, mathjax, notebooks, pages, runner, settings  # noqa: E402
 from bookbuild.chapters import ChapterError, discover  # noqa: E402
 from bookbuild.runner import ChapterFailed  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.bookbuild")
 
-MATHJAX_PARTS = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions")
+# pages ship typeset formulas (bookbuild.mathjax): of MathJax, the site serves only its fonts
+MATHJAX_FONTS = "output/chtml/fonts/woff-v2"
+MATHJAX_CSS = "assets/mathjax/mathjax.css"
 
 _command = {"name": None}
 _state: dict = {}  # this build's executor, and the lock it holds on the cache while it runs
@@ -59,7 +61,7 @@ _failures: dict = {}  # chapter -> (its failure, its last good outcome or None):
 _chapter_page: dict[str, pages.ChapterPage] = {}
 _mode = "full"
 # What nbconvert puts into a notebook page for MathJax 2: an empty script tag and a
-# configuration block. The site's own MathJax 3 typesets notebook pages instead.
+# configuration block. The build typesets the notebook pages' formulas itself (bookbuild.mathjax).
 NBCONVERT_MATHJAX = re.compile(
     r'<script src="">\s*</script>'
     r"|<!-- MathJax configuration -->.*?<!-- End of mathjax configuration -->"
@@ -91,6 +93,8 @@ def on_config(config):
     except settings.SettingsError as exc:
         raise PluginError(str(exc)) from None
     _teach_search_the_glossary(Path(config.docs_dir) / GLOSSARY_PAGE)
+    cache_root = _state["executor"].cache_dir.parent
+    _state["math"] = mathjax.Typesetter(ROOT / "node_modules", cache_root / "mathjax" / "formulas.json")
     jupyter = config.plugins.get("mkdocs-jupyter")
     if jupyter is not None:
         jupyter.config["cache_dir"] = str(_state["executor"].cache_dir.parent / "mkdocs-jupyter")
@@ -127,6 +131,15 @@ def _release() -> None:
 
 
 def on_post_build(config):
+    typesetter = _state.pop("math", None)
+    if typesetter is not None:
+        try:
+            css = typesetter.stylesheet()
+        except mathjax.MathError as exc:
+            raise PluginError(str(exc)) from None
+        finally:
+            typesetter.close()
+        _write_if_changed(Path(config.site_dir) / MATHJAX_CSS, css)
     _release()
     for name, (failure, previous) in _failures.items():  # the preview's log ends with what failed
         shown = "显示上一次成功运行的结果" if previous else "页面上没有结果"
@@ -147,6 +160,9 @@ def on_post_build(config):
 
 
 def on_build_error(error):
+    typesetter = _state.pop("math", None)
+    if typesetter is not None:
+        typesetter.close()
     _release()
     if _site:
         shutil.rmtree(_site["staging"], ignore_errors=True)
@@ -154,15 +170,10 @@ def on_build_error(error):
 
 def _mathjax_files(config) -> list[File]:
     source = ROOT / "node_modules" / "mathjax" / "es5"
-    if not (source / "tex-chtml.js").is_file():
-        raise PluginError("找不到 MathJax（node_modules/mathjax）：请先在项目根目录运行 npm ci")
-    found = []
-    for part in MATHJAX_PARTS:
-        path = source / part
-        for file in [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()):
-            uri = f"assets/mathjax/{file.relative_to(source).as_posix()}"
-            found.append(File.generated(config, uri, abs_src_path=str(file)))
-    return found
+    fonts = sorted((source / MATHJAX_FONTS).glob("*.woff"))
+    if not fonts:
+        raise PluginError("找不到 MathJax（node_modules/mathjax）：请先在项目根目录运行 bash scripts/dev.sh setup")
+    return [File.generated(config, f"assets/mathjax/{MATHJAX_FONTS}/{font.name}", abs_src_path=str(font)) for font in fonts]
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -303,5 +314,8 @@ def on_page_context(context, page, config, nav):
 
 def on_post_page(output, page, config):
     if page.file.src_uri.startswith("notebooks/"):
-        return notebooks.fold_helper_cells(NBCONVERT_MATHJAX.sub("", output))
-    return output
+        output = notebooks.fold_helper_cells(NBCONVERT_MATHJAX.sub("", output))
+    try:
+        return mathjax.typeset_page(output, _state["math"])
+    except mathjax.MathError as exc:
+        raise PluginError(f"{page.file.src_uri}: {exc}") from None

@@ -57,11 +57,11 @@ SEARCHES = {
 SEARCHES |= {t.term: t.page.removesuffix(".md") + "/" for t in read_terms(DOCS / "glossary.md") if t.page}
 SEEN = {"pages": 0, "formulas": 0, "images": 0, "animations": 0}  # formulas include notebook cells
 
-# Resolves once MathJax has typeset the page, its fonts have loaded, and every image has
-# finished loading (or failed: the check that follows tells which). Polls, because after an
-# instant navigation the new images may not have started loading yet.
+# Resolves once the page's fonts have loaded and every image has finished loading (or
+# failed: the check that follows tells which). Polls, because after an instant navigation
+# the new images may not have started loading yet. The formulas need no waiting: the build
+# typeset them, and the page carries MathJax's output, not MathJax.
 SETTLED = """async () => {
-  await MathJax.startup.promise;
   await document.fonts.ready;
   const deadline = Date.now() + 20000;
   const done = i => i.complete && (i.naturalWidth > 0 || i.dataset.failed);
@@ -71,17 +71,21 @@ SETTLED = """async () => {
   }
 }"""
 
-# Every glyph MathJax placed must have its CSS rule (else it is drawn as nothing)
-# and the fonts it uses must have loaded.
+# Every glyph MathJax placed must have its CSS rule (else it is drawn as nothing), the fonts
+# it uses must have loaded, and every formula must take up room on the page.
 MATH_STATE = """() => {
-  const css = [...document.querySelectorAll('style')].map(s => s.textContent).join('\\n');
+  const css = [...document.styleSheets].flatMap(s => { try { return [...s.cssRules].map(r => r.cssText); }
+                                                      catch (e) { return []; } }).join('\\n');
   const glyphs = new Set();
   document.querySelectorAll('mjx-c').forEach(c => c.classList.forEach(k => k.startsWith('mjx-c') && glyphs.add(k)));
   return {
     formulas: document.querySelectorAll('.arithmatex').length,
     typeset: document.querySelectorAll('.arithmatex mjx-container').length,
+    empty: [...document.querySelectorAll('mjx-container')].filter(m => m.getBoundingClientRect().width === 0
+                                                               && m.offsetParent !== null).length,
     notebookMath: document.querySelectorAll('.jp-RenderedMarkdown mjx-container').length,
     errors: document.querySelectorAll('mjx-merror').length,
+    scripts: [...document.scripts].map(s => s.src).filter(src => /mathjax/i.test(src)),
     missingGlyphs: [...glyphs].filter(g => !css.includes('.' + g + '.') && !css.includes('.' + g + '::')),
     unloadedFonts: [...document.fonts]
       .filter(f => f.family.startsWith('MJX') && f.status === 'error').map(f => f.family),
@@ -150,7 +154,7 @@ def check_page(page) -> dict:
     page.evaluate(SETTLED)
     state = page.evaluate(MATH_STATE)
     assert state["typeset"] == state["formulas"], state
-    assert state["errors"] == 0, state
+    assert state["errors"] == 0 and state["empty"] == 0 and state["scripts"] == [], state
     assert state["missingGlyphs"] == [], state
     assert state["unloadedFonts"] == [], state
     assert all(loaded for _, loaded in state["images"]), state["images"]
@@ -282,6 +286,20 @@ def test_dark_mode_toggle_keeps_figures_legible(page, site_url):
     page.screenshot(path=str(SCREENSHOTS / "dark-regression.png"), full_page=False)
     page.reload()  # the choice is remembered
     assert page.evaluate(scheme) == "slate"
+
+
+@pytest.mark.parametrize("path", ["chapters/rnn/", "chapters/vanishing-gradients/", "notebooks/regression/"])
+def test_formulas_read_with_javascript_off(browser, site_url, path):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(site_url + path)
+    page.wait_for_load_state("load")
+    page.evaluate("document.fonts.ready.then(() => true)")
+    state = page.evaluate(MATH_STATE)
+    context.close()
+    assert state["typeset"] == state["formulas"] and state["empty"] == 0, state
+    assert state["formulas"] + state["notebookMath"] >= 1
+    assert state["missingGlyphs"] == [] and state["unloadedFonts"] == [], state
 
 
 def test_math_is_typeset_again_after_instant_navigation(page, site_url):

@@ -140,14 +140,36 @@ def test_numbers_on_pages_come_from_the_run(built_site):
         assert "本页结果的来源" in text and "快速模式" in text and results["meta"]["torch"] in text
 
 
-def test_formulas_are_left_for_mathjax(built_site):
+def test_formulas_are_typeset_at_build_time(built_site):
+    """No page ships MathJax: every formula is MathJax's output already, every glyph it uses
+    has its rule in the one stylesheet, and every font that stylesheet names is served."""
     site = built_site["site"]
-    html = page_html(site, DOCS / "chapters" / "regression.md").read_text("utf-8")
-    assert html.count('class="arithmatex"') >= 5
-    assert (site / "assets" / "mathjax" / "tex-chtml.js").is_file()
-    assert list((site / "assets" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
-    config = html.index("javascripts/mathjax-config.js")
-    assert config < html.index("assets/mathjax/tex-chtml.js"), "the configuration must load first"
+    css = (site / "assets" / "mathjax" / "mathjax.css").read_text("utf-8")
+    rules = set(re.findall(r"\.(mjx-c[0-9A-F]+(?:\.[\w-]+)?)::before", css))
+    formulas = 0
+    for page in site.rglob("*.html"):
+        html = page.read_text("utf-8")
+        assert "tex-chtml" not in html and "MathJax.js" not in html and "window.MathJax" not in html, page
+        for block in re.findall(r'class="arithmatex">(.*?)</(?:span|div)>', html, re.DOTALL):
+            formulas += 1
+            assert block.startswith("<mjx-container") and "<mjx-assistive-mml" in block, (page, block[:80])
+        for glyph in re.findall(r'<mjx-c class="(mjx-c[0-9A-F]+(?: [\w-]+)?)"', html):
+            assert glyph.replace(" ", ".") in rules, (page, glyph)
+        if "notebooks/" in str(page) and "jp-RenderedMarkdown" in html:
+            assert not re.search(r"\$[^$<]+\$", html.split("jp-RenderedMarkdown")[1].split("</div>")[0])
+    assert formulas >= 150
+    for font in re.findall(r'url\("?([^")]+\.woff)', css):
+        assert (site / "assets" / "mathjax" / font).is_file(), font
+    assert not (site / "assets" / "mathjax" / "tex-chtml.js").exists()
+
+
+def test_an_unreadable_formula_fails_the_build_naming_page_and_formula(built_site, build_env, project_copy, tmp_path):
+    page = project_copy / "docs" / "glossary.md"
+    page.write_text(page.read_text("utf-8") + "\n坏公式：$\\frac{1}{\\undefinedmacro}$\n", "utf-8")
+    failed = mkdocs_build(project_copy / "mkdocs.yml", tmp_path / "site", **build_env)
+    assert failed.returncode != 0
+    output = failed.stdout + failed.stderr
+    assert "glossary.md" in output and "\\undefinedmacro" in output, output[-2000:]
 
 
 def test_run_report_lists_every_chapter(built_site):

@@ -1,0 +1,136 @@
+"""Formulas typeset at build time: pages ship MathJax's CommonHTML output and one stylesheet,
+never MathJax itself, so a formula reads with JavaScript off, from disk and on first paint.
+
+``typeset_page`` replaces each formula of a built page (pymdownx.arithmatex's
+``<span class="arithmatex">\\(…\\)</span>`` and ``<div class="arithmatex">\\[…\\]</div>``, and
+``$…$`` in a notebook's Markdown cells) with what MathJax made of it. MathJax runs in Node
+(``typeset_math.js``), started once per build and only when a formula is not in the cache
+(one entry per formula, kept beside the chapters' cache). ``Typesetter.stylesheet`` gives the
+CSS for every glyph the site's formulas use, with the fonts served by the site itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ARITHMATEX = re.compile(
+    r'<(?P<tag>span|div) class="arithmatex">(?P<open>\\\(|\\\[)(?P<tex>.*?)(?:\\\)|\\\])</(?P=tag)>', re.DOTALL
+)
+NOTEBOOK_MARKDOWN = re.compile(r'(?P<open>data-mime-type="text/markdown">)(?P<body>.*?)(?P<close></div>)', re.DOTALL)
+DOLLARS = re.compile(r"\$\$(?P<display>.+?)\$\$|\$(?P<inline>[^$\n]+?)\$", re.DOTALL)
+NODE_PROGRAM = Path(__file__).with_name("typeset_math.js")
+
+
+class MathError(Exception):
+    pass
+
+
+class Typesetter:
+    def __init__(self, node_modules: Path, cache_file: Path):
+        self.node_modules = node_modules
+        self.cache_file = cache_file
+        try:
+            self._cache: dict[str, str] = json.loads(cache_file.read_text("utf-8"))
+        except (OSError, ValueError):
+            self._cache = {}
+        self._used: set[str] = set()  # the formulas of this build
+        self._typeset_here: set[str] = set()  # those the running MathJax has seen
+        self._node: subprocess.Popen | None = None
+        self.typeset_count = 0
+
+    def _ask(self, request: dict) -> dict:
+        if self._node is None:
+            # Node from the system, or the one scripts/dev.sh installs into .venv from PyPI
+            node = shutil.which("node") or shutil.which("node", path=str(Path(sys.executable).parent))
+            if node is None or not (self.node_modules / "mathjax").is_dir():
+                raise MathError("排版公式需要 Node.js 和 node_modules/mathjax（运行 bash scripts/dev.sh setup）")
+            self._errors = tempfile.TemporaryFile("w+", encoding="utf-8")
+            self._node = subprocess.Popen(
+                [node, str(NODE_PROGRAM), str(self.node_modules)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errors, text=True, encoding="utf-8",
+            )
+        try:
+            self._node.stdin.write(json.dumps(request) + "\n")
+            self._node.stdin.flush()
+            answer = self._node.stdout.readline()
+        except BrokenPipeError:
+            answer = ""
+        if not answer:
+            self._errors.seek(0)
+            said = self._errors.read().strip().splitlines()[-3:]
+            raise MathError("MathJax（Node）意外退出" + (f"：{' '.join(said)}" if said else ""))
+        return json.loads(answer)
+
+    def _typeset(self, key: str) -> str:
+        answer = self._ask({"tex": key[1:], "display": key[0] == "D"})
+        self._typeset_here.add(key)
+        self.typeset_count += 1
+        if "error" in answer:
+            raise MathError(answer["error"])
+        return answer["html"]
+
+    def html(self, tex: str, display: bool) -> str:
+        key = ("D" if display else "I") + tex
+        self._used.add(key)
+        if key not in self._cache:
+            self._cache[key] = self._typeset(key)
+        return self._cache[key]
+
+    def stylesheet(self) -> str:
+        """The CSS for the glyphs of every formula this build used (cached for that set)."""
+        digest = hashlib.sha256("\n".join(sorted(self._used)).encode()).hexdigest()
+        key = f"css:{digest}"
+        if key not in self._cache:
+            for formula in sorted(self._used - self._typeset_here):
+                self._typeset(formula)  # the stylesheet covers what this MathJax has typeset
+            self._cache[key] = self._ask({"stylesheet": True})["css"]
+        self._used.add(key)
+        return self._cache[key]
+
+    def close(self) -> None:
+        """Keeps what this build used (so the cache never grows stale), and stops Node."""
+        if self._used:
+            kept = {key: self._cache[key] for key in self._used if key in self._cache}
+            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+            self.cache_file.write_text(json.dumps(kept, ensure_ascii=False), "utf-8")
+        if self._node is not None:
+            try:
+                self._node.stdin.close()
+                self._node.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self._node.kill()
+            self._errors.close()
+            self._node = None
+
+
+def typeset_page(page_html: str, typesetter: Typesetter) -> str:
+    """Every formula of a built page, typeset. A formula MathJax cannot read is a MathError
+    naming it."""
+
+    def formula(tex: str, display: bool) -> str:
+        try:
+            return typesetter.html(tex, display)
+        except MathError as error:
+            raise MathError(f"公式 {tex!r} 无法排版：{error}") from None
+
+    def arithmatex(match: re.Match) -> str:
+        tex = html.unescape(match["tex"])
+        return f'<{match["tag"]} class="arithmatex">{formula(tex, match["open"] == chr(92) + "[")}</{match["tag"]}>'
+
+    def notebook_cell(match: re.Match) -> str:
+        def dollars(inner: re.Match) -> str:
+            display = inner["display"] is not None
+            return formula(html.unescape(inner["display"] if display else inner["inline"]).strip(), display)
+
+        return match["open"] + DOLLARS.sub(dollars, match["body"]) + match["close"]
+
+    page_html = ARITHMATEX.sub(arithmatex, page_html)
+    return NOTEBOOK_MARKDOWN.sub(notebook_cell, page_html)
