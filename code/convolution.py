@@ -244,9 +244,9 @@ def main(argv=None):
     numpy_convolution = torch.from_numpy(np.convolve(x.numpy(), w.numpy(), mode="valid"))  # 数学上的卷积
     print((by_conv1d - correlation).abs().max(), (by_conv1d - convolution).abs().max())
     print((numpy_convolution - convolution).abs().max())
-    print(np.convolve(signal.flatten().tolist(), [-1.0, 1.0], mode="valid"))  # 用 [-1, 1] 做真正的卷积
+    true_edges = np.convolve(signal.flatten().tolist(), [-1.0, 1.0], mode="valid")  # 用 [-1, 1] 做真正的卷积
+    print(true_edges)
     # --8<-- [end:correlation]
-    true_edges = np.convolve(signal.flatten().tolist(), [-1.0, 1.0], mode="valid")
 
     # --8<-- [start:kernels_run]
     image = test_image(IMAGE_SIZE, device)  # (1, 1, 64, 64)
@@ -298,14 +298,16 @@ def main(argv=None):
     sobel_negated = torch.allclose(true_sobel, -filtered[0, 2:4], atol=1e-5)
 
     # 分组卷积的参数个数：out_channels × (in_channels / groups) × k × k，再加 out_channels 个偏置
+    intended = {"groups=1": (1, True), "groups=2": (2, True), "groups=8": (8, True), "groups=1, bias=False": (1, False)}
     group_rows = []
     for name, conv in convs.items():
-        formula = conv.out_channels * (conv.in_channels // conv.groups) * 3 * 3 + (0 if conv.bias is None else 8)
+        groups, bias = intended[name]  # 按写下的设置算，而不是读层自己的属性
+        formula = 8 * (8 // groups) * 3 * 3 + (8 if bias else 0)
         group_rows.append({"写法": f"`{name}`",
                            "权重形状": str(tuple(conv.weight.shape)),
                            "偏置形状": "—" if conv.bias is None else str(tuple(conv.bias.shape)),
                            "参数个数": parameter_count(conv), "公式": formula})
-    blocks_ok = all(torch.equal(seen[name], expected_blocks(8, 8, convs[name].groups)) for name in seen)
+    blocks_ok = all(torch.equal(seen[name], expected_blocks(8, 8, intended[name][0])) for name in seen)
     seen_counts = {name: int(matrix.sum(dim=1).min()) for name, matrix in seen.items()}
 
     run.record(

@@ -16,6 +16,7 @@ from convolution import CNN
 # --8<-- [start:hyperparameters]
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 data_root = "data"  # MNIST 的四个文件放在 data/MNIST/raw/；不在就下载到那里
+generator = torch.Generator().manual_seed(0)  # 打乱训练集顺序用的随机数生成器：固定种子，结果可以复现
 # 笔记的超参数
 EPOCH = 1
 BATCH_SIZE = 50
@@ -64,7 +65,7 @@ def to_tensors(images, labels, device, normalize):
     """把整个数据集一次性变成张量放到设备上：(N, 28, 28) uint8 -> (N, 1, 28, 28) float。
 
     笔记的写法每取一个样本都要经过 PIL 图像和 ToTensor。训练集 60000×28×28 个像素，
-    uint8 占 47 MB，变成 float32 后是 4 倍；整个放进内存（或显存）后，每一批只是一次下标索引。
+    uint8 占 47 MB，变成 float32 后是 4 倍；整个放进内存（或显存）后，每个小批量只是一次下标索引。
     """
     x = images.to(device, non_blocking=True).unsqueeze(1).float().div(255)  # ToTensor 同样缩放到 [0, 1]
     if normalize:
@@ -153,17 +154,17 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self.started
 
 
-def train_notes_model(x, y, device):
+def train_notes_model(x, y, device, generator):
     # --8<-- [start:notes]
     cnn = CNN().to(device)
     optimizer = torch.optim.Adam(cnn.parameters(), lr=LR)
-    for _ in range(EPOCH):  # EPOCH 个迭代周期
-        losses = train_epoch(cnn, x, y, BATCH_SIZE, optimizer)
+    for _ in range(EPOCH):  # 每次循环是一个迭代周期
+        losses = train_epoch(cnn, x, y, BATCH_SIZE, optimizer, generator)
     # --8<-- [end:notes]
     return cnn, losses
 
 
-def train_improved_model(x, y, device):
+def train_improved_model(x, y, device, generator):
     # --8<-- [start:improved_training]
     model = ImprovedCNN().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=IMPROVED_MAX_LR)
@@ -171,7 +172,7 @@ def train_improved_model(x, y, device):
     # OneCycle：学习率先升到峰值再降到接近 0，一个迭代周期内既走得快又收得稳；
     # 默认 cycle_momentum=True，同时把 Adam 的 β1 反着在 0.95 和 0.85 之间调
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=IMPROVED_MAX_LR, total_steps=steps)
-    losses = train_epoch(model, x, y, IMPROVED_BATCH_SIZE, optimizer, scheduler=scheduler)
+    losses = train_epoch(model, x, y, IMPROVED_BATCH_SIZE, optimizer, generator, scheduler)
     # --8<-- [end:improved_training]
     return model, losses
 
@@ -231,9 +232,9 @@ def main(argv=None):
     x, y = to_tensors(train_images, train_labels, device, normalize=False)  # 笔记只用 ToTensor，不标准化
     x_test, y_test = to_tensors(test_images, test_labels, device, normalize=False)
     # --8<-- [end:tensors_run]
-    torch.manual_seed(run.seed)
+    # 两个网络各用一个以 --seed 为种子的生成器打乱顺序；笔记的网络的初始权重来自 chapter_kit.start 设好的全局种子
     with Stopwatch(device) as notes_clock:
-        cnn, notes_losses = train_notes_model(x, y, device)
+        cnn, notes_losses = train_notes_model(x, y, device, torch.Generator().manual_seed(run.seed))
     notes_time = notes_clock.seconds
     # --8<-- [start:notes_eval]
     notes_pred = predict(cnn, x_test)  # (测试图片数,)：每张图预测的数字
@@ -246,7 +247,7 @@ def main(argv=None):
     # --8<-- [end:improved_data]
     torch.manual_seed(run.seed)
     with Stopwatch(device) as improved_clock:
-        model, improved_losses = train_improved_model(x, y, device)
+        model, improved_losses = train_improved_model(x, y, device, torch.Generator().manual_seed(run.seed))
     improved_time = improved_clock.seconds
     # --8<-- [start:improved_eval]
     improved_pred = predict(model, x_test_norm)
@@ -260,7 +261,7 @@ def main(argv=None):
     with torch.no_grad():
         z = model.conv1[0](batch)  # (32, 16, 28, 28)：进入 BatchNorm 的值
         by_running = batch_norm(z, bn.running_mean, bn.running_var, bn)  # 用训练时积累的统计量
-        by_batch = batch_norm(z, z.mean(dim=(0, 2, 3)), z.var(dim=(0, 2, 3), unbiased=False), bn)  # 用这个小批量的
+        by_batch = batch_norm(z, z.mean(dim=(0, 2, 3)), z.var(dim=(0, 2, 3), correction=0), bn)  # 用这个小批量的
         bn.eval()
         in_eval = bn(z)
         bn.train()
@@ -272,8 +273,10 @@ def main(argv=None):
 
     # --8<-- [start:bn_running]
     data_mean, data_var = channel_stats(model.conv1[0], x)  # 第一个卷积在整个训练集上的输出：每个通道的均值、方差
-    print(model.conv1[1].running_mean[:4], data_mean[:4])
-    print(model.conv1[1].running_var[:4], data_var[:4])
+    running = model.conv1[1]
+    for c in range(4):  # 前 4 个通道
+        print(f"通道 {c}：running_mean {running.running_mean[c]:.4f}，训练集上的均值 {data_mean[c]:.4f}；"
+              f"running_var {running.running_var[c]:.4f}，训练集上的方差 {data_var[c]:.4f}")
     # --8<-- [end:bn_running]
 
     # --8<-- [start:bn_forget]
@@ -367,7 +370,7 @@ def main(argv=None):
     ax.set_ylim(max(0, 100 * min(one_digit) - 15), 100)
     ax.set_xlabel("数字")
     ax.set_ylabel("测试准确率（%）")
-    ax.legend(loc="lower left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)  # 放在图下方，不挡住柱子
     ax.set_title("改进后的网络：评估前忘了 .eval()")
     run.save_figure(fig, "forgot_eval")
 
@@ -435,7 +438,7 @@ def main(argv=None):
              "测试准确率": f"{correct:.2%}", "错误数": errors["评估模式"]},
             {"模式": "训练模式（忘了 `.eval()`）", "小批量": f"测试集原来的顺序，每个 {IMPROVED_BATCH_SIZE} 张",
              "测试准确率": f"{mixed:.2%}", "错误数": errors["mixed"]},
-            {"模式": "训练模式（忘了 `.eval()`）", "小批量": f"按数字分开，每个 {IMPROVED_BATCH_SIZE} 张只有一个数字",
+            {"模式": "训练模式（忘了 `.eval()`）", "小批量": f"按数字分开，每个至多 {IMPROVED_BATCH_SIZE} 张，只有一个数字",
              "测试准确率": f"{1 - errors['one_digit'] / n_test:.2%}", "错误数": errors["one_digit"]},
             {"模式": "训练模式（忘了 `.eval()`）", "小批量": "每个只有 1 张",
              "测试准确率": f"{single:.2%}", "错误数": errors["single"]},

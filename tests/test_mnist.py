@@ -140,8 +140,12 @@ def test_cnn_chapter_trains_on_the_tiny_set(tiny, tmp_path):
     assert results["notes_steps"] == 3000 // 50
     assert results["train_float32_mb"] == pytest.approx(3000 * 28 * 28 * 4 / 1e6)
     assert results["shown_wrong"] + results["shown_right"] == 24
-    assert set(document["claims"]) == {"improved_fewer_errors", "improved_lower_loss"}
-    for figure in ("training_curve", "predictions", "kernels", "feature_maps"):
+    assert set(document["claims"]) == {
+        "improved_fewer_errors", "improved_lower_loss", "bn_modes_use_which_statistics", "running_stats_match_data",
+        "forgot_eval_mixed_unnoticed", "forgot_eval_one_digit_worse", "forgot_eval_single_worse",
+    }
+    assert results["bn_eval_formula"] < 1e-4 and results["bn_train_formula"] < 1e-4  # BatchNorm's two modes
+    for figure in ("training_curve", "predictions", "kernels", "feature_maps", "forgot_eval"):
         assert (tmp_path / "out" / f"{figure}.png").is_file()
     assert_figure_text_is_readable(document)
 
