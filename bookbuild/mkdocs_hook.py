@@ -17,6 +17,8 @@ Settings, from the environment:
     PTNOTES_JOBS     chapters run side by side (default 2, or 1 on a one-core machine)
     PTNOTES_COLAB_REPO  owner/name of the GitHub repository whose `notebooks` branch holds the
                      generated notebooks; when set, chapter pages link to them in Colab
+    PTNOTES_OFFLINE_ZIP  the offline edition, zipped (``bash scripts/dev.sh offline``); when set,
+                     the site serves it under downloads/ and the home page links to it
 
 Each chapter also gets a notebook, notebooks/<chapter>.ipynb, generated from its script
 with the run's outputs attached (``bookbuild.notebooks``); mkdocs-jupyter renders it as a
@@ -52,6 +54,7 @@ log = logging.getLogger("mkdocs.hooks.bookbuild")
 # pages ship typeset formulas (bookbuild.mathjax): of MathJax, the site serves only its fonts
 MATHJAX_FONTS = "output/chtml/fonts/woff-v2"
 MATHJAX_CSS = "assets/mathjax/mathjax.css"
+OFFLINE_ZIP_NAME = "pytorch-notes-offline.zip"
 
 _command = {"name": None}
 _state: dict = {}  # this build's executor, and the lock it holds on the cache while it runs
@@ -234,7 +237,20 @@ def on_files(files, config):
     _check_claims()
     for file in _mathjax_files(config) + _notebook_files(config, executor.cache_dir.parent / "notebook-source"):
         files.append(file)
+    _state["offline_zip"] = _offline_zip(config, files)
     return files
+
+
+def _offline_zip(config, files) -> str | None:
+    """The offline edition's zip, served under downloads/ when PTNOTES_OFFLINE_ZIP names it."""
+    path = os.environ.get("PTNOTES_OFFLINE_ZIP")
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise PluginError(f"PTNOTES_OFFLINE_ZIP：找不到离线版压缩包 {path}（先运行 bash scripts/dev.sh offline）")
+    uri = f"downloads/{OFFLINE_ZIP_NAME}"
+    files.append(File.generated(config, uri, abs_src_path=str(Path(path).resolve())))
+    return uri
 
 
 def _check_claims() -> None:
@@ -249,7 +265,13 @@ def _check_claims() -> None:
 
 
 def on_page_markdown(markdown, page, config, files):
+    up = "../" * page.file.src_uri.count("/")
+    offline = _state.get("offline_zip")
     namespace = {
+        "offline_download": (
+            f'<a href="{up}{offline}" download>下载离线版（zip，解压后打开 index.html）</a>' if offline
+            else "离线版的压缩包由发布网站的工作流生成（本地用 `bash scripts/dev.sh offline` 构建）"
+        ),
         "run_report": pages.report_table(list(_outcomes.values()), _chapter_page),
         "claim_report": pages.claim_report(_outcomes, _chapter_page),
     }
@@ -271,7 +293,9 @@ def on_page_markdown(markdown, page, config, files):
             namespace.update(outcome.results["results"])
             claims = outcome.results.get("claims", {})
             colab = os.environ.get("PTNOTES_COLAB_REPO")
-            boxes.append(pages.provenance(outcome, f"code/{name}.py", page.file.src_uri, colab))
+            boxes.append(
+                pages.provenance(outcome, f"code/{name}.py", page.file.src_uri, colab, config.use_directory_urls)
+            )
         markdown = pages.insert_after_title(markdown, "\n".join(boxes))
     try:
         return pages.substitute(markdown, namespace, claims, _mode, unavailable=unavailable)

@@ -140,13 +140,18 @@ def device_label(meta: Mapping) -> str:
     return meta["device_name"] if meta["device"] == "cpu" else f"GPU：{meta['device_name']}"
 
 
-def provenance(outcome: Outcome, script_path: str, page_uri: str, colab_repo: str | None = None) -> str:
-    """The box at the top of a chapter page: where its figures and numbers came from, and its notebook."""
+def provenance(
+    outcome: Outcome, script_path: str, page_uri: str, colab_repo: str | None = None, directory_urls: bool = True
+) -> str:
+    """The box at the top of a chapter page: where its figures and numbers came from, and its notebook.
+    The .ipynb download comes first; Colab (blocked in mainland China) is an extra."""
     meta = outcome.results["meta"]
     name = outcome.chapter.name
     up = "../" * page_uri.count("/")  # from the page's folder to docs/
-    # with directory URLs the page is one folder deeper in the site than in docs/
-    download = f"{up}../notebooks/{name}/{name}.ipynb"
+    if directory_urls:  # the page is one folder deeper in the site than in docs/, its notebook too
+        download = f"{up}../notebooks/{name}/{name}.ipynb"
+    else:  # the offline edition: chapters/x.html, and notebooks/x.html beside notebooks/x.ipynb
+        download = f"{up}notebooks/{name}.ipynb"
     links = f'[笔记本版本]({up}notebooks/{name}.ipynb) · <a href="{download}" download>下载 .ipynb</a>'
     if colab_repo:
         links += (

@@ -3,6 +3,8 @@
 #   bash scripts/dev.sh serve   install, run every chapter, serve the site at http://127.0.0.1:8000/
 #   bash scripts/dev.sh test    install, run the test suite (extra arguments go to pytest)
 #   bash scripts/dev.sh build   install, build the site into site/
+#   bash scripts/dev.sh offline install, build the offline edition into site-offline/ and zip it
+#                               (site-offline.zip: unzip it and open index.html from disk)
 #   bash scripts/dev.sh setup   install only (then: .venv/bin/python code/<chapter>.py)
 # Installs go into .venv/ and node_modules/ and are skipped when nothing changed.
 set -euo pipefail
@@ -50,7 +52,14 @@ export NO_MKDOCS_2_WARNING=1 # Material 9.x prints an end-of-life banner otherwi
 case "${1:-}" in
   serve) shift; exec "$VENV/bin/mkdocs" serve "$@" ;;
   build) shift; exec "$VENV/bin/mkdocs" build "$@" ;;
+  offline)
+    shift
+    "$VENV/bin/mkdocs" build -f mkdocs-offline.yml "$@"
+    rm -f site-offline.zip
+    "$VENV/bin/python" -m zipfile -c site-offline.zip site-offline/
+    echo "==> site-offline.zip: the offline edition (build the site with PTNOTES_OFFLINE_ZIP=site-offline.zip to publish it)"
+    ;;
   test) shift; exec "$VENV/bin/python" -m pytest "$@" ;;
   setup) echo "==> ready: run a chapter with $VENV/bin/python code/<chapter>.py" ;;
-  *) die "usage: bash scripts/dev.sh {serve|test|build|setup} [arguments]" ;;
+  *) die "usage: bash scripts/dev.sh {serve|test|build|offline|setup} [arguments]" ;;
 esac

@@ -317,3 +317,59 @@ def test_math_is_typeset_again_after_instant_navigation(page, site_url):
     # instant navigation swapped the content without reloading: the page object is the same
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
     assert page.problems == []
+
+
+@pytest.fixture(scope="module")
+def offline_site(built_site, build_env, tmp_path_factory):
+    """The offline edition (mkdocs-offline.yml), built once; its chapters are cache hits."""
+    site = tmp_path_factory.mktemp("offline") / "site-offline"
+    build = mkdocs_build(ROOT / "mkdocs-offline.yml", site, **build_env)
+    assert build.returncode == 0, build.stderr
+    return site
+
+
+def test_the_offline_edition_reads_from_disk(browser, offline_site):
+    """Opened as files: every page's links open files (never folder listings), every formula
+    and image shows, and each chapter's notebook downloads."""
+    from urllib.request import url2pathname
+
+    context = browser.new_context()
+    page = context.new_page()
+    opened = 0
+    for html in sorted(offline_site.rglob("*.html")):
+        if html.name == "404.html":
+            continue
+        page.goto(html.as_uri())
+        page.evaluate(SETTLED)
+        state = page.evaluate(MATH_STATE)
+        where = html.relative_to(offline_site)
+        assert state["typeset"] == state["formulas"] and state["empty"] == 0, (where, state)
+        assert state["missingGlyphs"] == [] and state["unloadedFonts"] == [], (where, state)
+        assert all(loaded for _, loaded in state["images"]), (where, state["images"])
+        for href in page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)"):
+            if href.startswith("file://"):
+                target = Path(url2pathname(urlparse(href).path))
+                assert target.is_file(), f"{where}: {href} is not a file"
+        opened += 1
+    chapter = (offline_site / "chapters" / "regression.html").as_uri()
+    page.goto(chapter)
+    download = page.locator("a[download]").first.get_attribute("href")
+    assert download.endswith("regression.ipynb")
+    assert (offline_site / "chapters" / download).resolve().is_file()
+    context.close()
+    assert opened >= len(PAGES)
+
+
+def test_the_offline_edition_searches_from_disk(browser, offline_site):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto((offline_site / "index.html").as_uri())
+    box = page.locator("input.md-search__input")
+    box.click()
+    box.fill("梯度裁剪")
+    box.press("End")
+    results = page.locator(".md-search-result__item > a")
+    results.first.wait_for(timeout=15000)
+    hrefs = [results.nth(i).get_attribute("href") for i in range(results.count())]
+    context.close()
+    assert any("vanishing-gradients.html" in href for href in hrefs[:3]), hrefs
