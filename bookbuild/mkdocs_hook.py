@@ -27,8 +27,10 @@ page without executing anything, so no chapter ever runs twice.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
+import posixpath
 import re
 import shutil
 import sys
@@ -238,6 +240,8 @@ def on_files(files, config):
     for file in _mathjax_files(config) + _notebook_files(config, executor.cache_dir.parent / "notebook-source"):
         files.append(file)
     _state["offline_zip"] = _offline_zip(config, files)
+    # what an <img> may show: the chapters' figures (sized on the page by their files)
+    _state["site_files"] = {f.dest_uri: f.abs_src_path for f in files if f.dest_uri.startswith("generated/")}
     return files
 
 
@@ -337,9 +341,23 @@ def on_page_context(context, page, config, nav):
 
 
 def on_post_page(output, page, config):
+    up = "../" * page.url.count("/")  # from the page's URL to the site's root
     if page.file.src_uri.startswith("notebooks/"):
         output = notebooks.fold_helper_cells(NBCONVERT_MATHJAX.sub("", output))
+        output = notebooks.heading_ids(output)
+        name = page.file.name
+        figures = {}
+        if name in _outcomes:
+            entry = _outcomes[name].entry
+            for figure in _outcomes[name].results["figures"]:
+                data = base64.b64encode((entry / figure).read_bytes()).decode("ascii")
+                figures[data] = f"{up}generated/{name}/{figure}"
+        output, sheets = notebooks.slim_page(output, figures, f"{up}assets/stylesheets/")
+        for sheet, css in sheets.items():
+            _write_if_changed(Path(config.site_dir) / "assets" / "stylesheets" / sheet, css)
     try:
-        return mathjax.typeset_page(output, _state["math"])
+        output = mathjax.typeset_page(output, _state["math"])
     except mathjax.MathError as exc:
         raise PluginError(f"{page.file.src_uri}: {exc}") from None
+    here = posixpath.dirname(page.url)
+    return pages.sized_images(output, lambda src: _state["site_files"].get(posixpath.normpath(posixpath.join(here, src))))

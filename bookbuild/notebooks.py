@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import hashlib
 import re
 
 import jupytext
@@ -107,6 +108,7 @@ def _closing_div(html: str, start: int) -> int:
 
 def fold_helper_cells(html: str) -> str:
     """On a notebook's page, each helper cell sits in a closed <details> the reader may open."""
+    # the summary names the cell by its first line, e.g. "%%writefile chapter_kit.py"
     out, position = [], 0
     for cell in re.finditer(rf'<div [^>]*class="jp-Cell [^"]*celltag_{HELPER_TAG}[^"]*"[^>]*>', html):
         if cell.start() < position:
@@ -114,8 +116,60 @@ def fold_helper_cells(html: str) -> str:
         end = _closing_div(html, cell.start())
         first_line = re.search(r"<pre>(.*?)\n", html[cell.start() : end], re.DOTALL)
         label = re.sub(r"<[^>]+>", "", first_line.group(1)).strip() if first_line else "准备运行环境"
+        # folded away, the module's source goes without syntax colouring: a third of the bytes
+        plain = re.sub(r"<span\b[^>]*>|</span>", "", html[cell.start() : end])
         out += [html[position : cell.start()], '<details class="notebook-helper"><summary>运行环境：<code>',
-                label, "</code></summary>", html[cell.start() : end], "</details>"]
+                label, "</code></summary>", plain, "</details>"]
         position = end
     out.append(html[position:])
     return "".join(out)
+
+
+STYLE = re.compile(r"<style[^>]*>(?P<css>.*?)</style>", re.DOTALL)
+DATA_IMAGE = re.compile(r"data:image/(?:png|gif);base64,(?P<data>[A-Za-z0-9+/=\s]+)")
+EMPTY_HEADING = re.compile(r'<(?P<tag>h[1-6]) id="">(?P<text>.*?)<a class="anchor-link" href="#">', re.DOTALL)
+SHARED_STYLE_MIN = 2000  # a <style> this long is the notebook template's: the same on every notebook page
+
+
+def slim_page(page_html: str, figures: dict[str, str], assets_url: str) -> tuple[str, dict[str, str]]:
+    """A notebook's page made light: the template's long <style> blocks become one shared
+    stylesheet each (returned as {file name: CSS} for the build to write under assets_url),
+    and the figures embedded in the outputs are served from the chapter's generated files
+    (``figures`` maps their base64 to their URL), so a page carries neither twice."""
+    sheets: dict[str, str] = {}
+
+    def shared_style(match: re.Match) -> str:
+        css = match["css"]
+        if len(css) < SHARED_STYLE_MIN:
+            return match.group(0)
+        name = f"notebook-{hashlib.sha256(css.encode()).hexdigest()[:12]}.css"
+        sheets[name] = css
+        return f'<link rel="stylesheet" href="{assets_url}{name}">'
+
+    def served_figure(match: re.Match) -> str:
+        return figures.get(re.sub(r"\s", "", match["data"]), match.group(0))
+
+    return DATA_IMAGE.sub(served_figure, STYLE.sub(shared_style, page_html)), sheets
+
+
+def heading_ids(page_html: str) -> str:
+    """nbconvert gives an all-Chinese heading an empty id (and MkDocs' table of contents and
+    skip link then point at #_1, #_2 …, which do not exist): each gets its slug instead."""
+    from pymdownx.slugs import slugify
+
+    slug = slugify(case="lower")
+    made: list[str] = []
+
+    def named(match: re.Match) -> str:
+        base = slug(re.sub(r"<[^>]+>", "", match["text"]).strip(), "-") or "section"
+        name, n = base, 1
+        while name in made:
+            n += 1
+            name = f"{base}_{n}"
+        made.append(name)
+        return f'<{match["tag"]} id="{name}">{match["text"]}<a class="anchor-link" href="#{name}">'
+
+    page_html = EMPTY_HEADING.sub(named, page_html)
+    for number, name in enumerate(made, 1):
+        page_html = page_html.replace(f'href="#_{number}"', f'href="#{name}"')
+    return page_html

@@ -303,3 +303,25 @@ def claim_report(outcomes: Mapping[str, Outcome], pages_of: Mapping[str, Chapter
     if rows:
         lines += ["| 页面 | 结论 | 本次运行核对 | 结果 |", "| --- | --- | --- | --- |", *rows]
     return "\n".join(lines)
+
+
+IMG = re.compile(r"<img\b(?P<attrs>[^>]*?)\s*/?>")
+
+
+def sized_images(page_html: str, resolve) -> str:
+    """Every <img> whose file ``resolve(src)`` finds gets its width and height, so the browser
+    reserves its room before it loads (no layout shift); CSS still scales it to the column."""
+    from PIL import Image
+
+    def sized(match: re.Match) -> str:
+        attrs = match["attrs"]
+        src = re.search(r'\ssrc="([^"]+)"', attrs)
+        path = resolve(html.unescape(src.group(1))) if src and not re.search(r"\swidth=", attrs) else None
+        if path is None:
+            return match.group(0)
+        with Image.open(path) as image:
+            width, height = image.size
+        return f'<img{attrs} width="{width}" height="{height}">'
+
+    return IMG.sub(sized, page_html)
+

@@ -99,18 +99,29 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+SUBPATH = "/pytorch-notes/"
+
+
+class SubpathHandler(QuietHandler):
+    """Serves the site under SUBPATH, as GitHub Pages serves a project site."""
+
+    def translate_path(self, path):
+        if not path.startswith(SUBPATH):
+            return "/nonexistent"
+        return super().translate_path("/" + path[len(SUBPATH) :])
+
+
 @pytest.fixture(scope="module")
-def site_url(built_site, build_env, tmp_path_factory):
-    """Rebuilds the site (chapters come from the cache) with site_url set to the test server,
-    as instant navigation needs, and serves it on localhost."""
+def site_url(built_site):
+    """The test build, served on localhost at another port and path than its site_url: instant
+    navigation must work wherever the site is served (overrides/main.html)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/"
-    site = tmp_path_factory.mktemp("browser") / "site"
-    build = mkdocs_build(ROOT / "mkdocs.yml", site, SITE_URL=url, **build_env)
-    assert build.returncode == 0, build.stderr
-    handler = functools.partial(QuietHandler, directory=str(site))
+    url = f"http://127.0.0.1:{port}{SUBPATH}"
+    sitemap = (built_site["site"] / "sitemap.xml").read_text("utf-8")
+    assert f"<loc>{url}" not in sitemap  # the build's site_url is elsewhere
+    handler = functools.partial(SubpathHandler, directory=str(built_site["site"]))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield url

@@ -165,6 +165,22 @@ def test_formulas_are_typeset_at_build_time(built_site):
     assert not (site / "assets" / "mathjax" / "tex-chtml.js").exists()
 
 
+def test_pages_are_light_and_well_formed(built_site):
+    """Every <img> has its size (no layout shift), no heading has an empty id, and a notebook
+    page stays under 400 KB of HTML: its figures are the chapter's files, its template CSS one
+    shared stylesheet, its folded helper modules plain text."""
+    site = built_site["site"]
+    for page in site.rglob("*.html"):
+        html = page.read_text("utf-8")
+        for img in re.findall(r"<img\b[^>]*>", html):
+            assert re.search(r' width="\d+" height="\d+"', img), (page.relative_to(site), img[:120])
+        assert not re.search(r'<h[1-6] id=""', html) and 'href="#_' not in html, page.relative_to(site)
+        if page.relative_to(site).parts[0] == "notebooks":
+            assert len(html.encode()) <= 400 * 1024, (page.relative_to(site), len(html.encode()))
+            assert "data:image" not in html, page.relative_to(site)
+            assert all(len(style) < 2000 for style in re.findall(r"<style.*?</style>", html, re.DOTALL))
+
+
 def test_an_unreadable_formula_fails_the_build_naming_page_and_formula(built_site, build_env, project_copy, tmp_path):
     page = project_copy / "docs" / "glossary.md"
     page.write_text(page.read_text("utf-8") + "\n坏公式：$\\frac{1}{\\undefinedmacro}$\n", "utf-8")
@@ -218,7 +234,7 @@ def test_a_second_build_runs_no_chapter(built_site, build_env, tmp_path):
 
 @pytest.fixture
 def project_copy(tmp_path):
-    for part in ("docs", "code", "bookbuild"):
+    for part in ("docs", "code", "bookbuild", "overrides"):
         shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "mkdocs.yml", tmp_path)
     (tmp_path / "node_modules").symlink_to(ROOT / "node_modules")
