@@ -28,6 +28,7 @@ page without executing anything, so no chapter ever runs twice.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import posixpath
@@ -145,6 +146,7 @@ def on_post_build(config):
         finally:
             typesetter.close()
         _write_if_changed(Path(config.site_dir) / MATHJAX_CSS, css)
+    _compact_search_index(Path(config.site_dir) / "search" / "search_index.json")
     _release()
     for name, (failure, previous) in _failures.items():  # the preview's log ends with what failed
         shown = "显示上一次成功运行的结果" if previous else "页面上没有结果"
@@ -162,6 +164,14 @@ def on_post_build(config):
     staging.rename(real)
     shutil.rmtree(old, ignore_errors=True)
     config.site_dir = str(real)
+
+
+def _compact_search_index(path: Path) -> None:
+    """The search plugin writes Chinese as \\uXXXX escapes (six bytes a character, and six for
+    each of jieba's zero-width separators): the same index in UTF-8 is less than half the size."""
+    if path.is_file():
+        index = json.loads(path.read_text("utf-8"))
+        path.write_text(json.dumps(index, ensure_ascii=False, separators=(",", ":")), "utf-8")
 
 
 def on_build_error(error):

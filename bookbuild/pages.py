@@ -210,19 +210,19 @@ def report_table(outcomes: list[Outcome], pages_of: Mapping[str, ChapterPage]) -
     columns = [("页面", "---"), ("本次构建", "---")]
     if not shared:
         columns += [("设备", "---"), ("模式", "---")]
-    columns += [("用时", "---:"), ("峰值内存", "---:")] + ([("峰值显存", "---:")] if on_gpu else []) + [("运行于", "---")]
+    columns += [("用时", "---:"), ("峰值内存", "---:")] + ([("峰值显存", "---:")] if on_gpu else [])
     rows = ["| " + " | ".join(c for c, _ in columns) + " |", "| " + " | ".join(a for _, a in columns) + " |"]
     for outcome in outcomes:
         meta, info = outcome.results["meta"], outcome.run_info
         page = pages_of.get(outcome.chapter.name)
         name = f"[{page.title}]({page.path})" if page else f"`{outcome.chapter.name}`"
-        cells = [name, "缓存" if outcome.cache_hit else "重新运行"]
+        finished = info["finished"].replace("T", " ")[5:16]  # "11-28 20:41": the year is the build's
+        cells = [name, f"{'缓存' if outcome.cache_hit else '重新运行'}<br>{finished}"]
         if not shared:
             cells += [device_label(meta), MODE_NAMES[meta["mode"]]]
         cells += [f"{info['wall_time_s']:.1f} s", _size(info.get("peak_rss_bytes"))]
         if on_gpu:
             cells.append(_size(meta.get("cuda_peak_memory_bytes")))
-        cells.append(info["finished"].replace("T", " ")[5:16])  # "11-28 20:41": the year is the build's
         rows.append(f"| {' | '.join(cells)} |")
     above = f"设备：{devices[0]}；模式：{modes[0]}。\n\n" if shared and outcomes else ""
     return above + '<div class="run-report" markdown>\n\n' + "\n".join(rows) + "\n\n</div>"

@@ -6,13 +6,19 @@ function makeAccessible() {
     bar.setAttribute("aria-label", "页面加载进度");
   });
   const scrollers = ".md-typeset__scrollwrap, .highlight-ipynb, .jp-OutputArea-output pre, .jp-RenderedText pre";
-  document.querySelectorAll(scrollers).forEach((region) => {
-    if (!region.hasAttribute("tabindex")) {
-      region.tabIndex = 0;
-      region.setAttribute("role", "region");
-      region.setAttribute("aria-label", "可左右滚动的内容");
-    }
+  document.querySelectorAll(scrollers).forEach((region) => reachable(region, "可左右滚动的内容"));
+  // a display formula wider than the column scrolls: only then is it a stop for the keyboard
+  document.querySelectorAll("div.arithmatex").forEach((formula) => {
+    if (formula.scrollWidth > formula.clientWidth) reachable(formula, "公式（可左右滚动）");
   });
+}
+
+function reachable(region, label) {
+  if (!region.hasAttribute("tabindex")) {
+    region.tabIndex = 0;
+    region.setAttribute("role", "region");
+    region.setAttribute("aria-label", label);
+  }
 }
 new MutationObserver(makeAccessible).observe(document.documentElement, { childList: true, subtree: true });
 document$.subscribe(makeAccessible);
