@@ -21,6 +21,7 @@ import fcntl
 import gzip
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import platform
@@ -221,21 +222,35 @@ class Run:
 
 
 class Animation:
-    """把笔记里 plt.ion() + plt.pause() 的“实时重画”录成 GIF：每次 capture() 是一帧。"""
+    """把笔记里 plt.ion() + plt.pause() 的“实时重画”录成 GIF（见 record_pauses）。"""
 
     def __init__(self, run: Run, fig, name: str, frame_ms: int):
         self.run, self.fig, self.name, self.frame_ms = run, fig, name, frame_ms
         self.frames = []
+        self._listening = None
 
-    def capture(self) -> None:
+    def record_pauses(self, every: int = 1) -> None:
+        """录下页面代码里 plt.pause() 的重画（每 every 次录一帧），页面上的循环因此保持笔记的样子。
+
+        plt.pause() 重画图时 matplotlib 发出 draw_event，这时画布上正是这一帧；构建里 plt.pause()
+        只重画，不真的停 0.1 秒。
+        """
         from PIL import Image
 
-        self.fig.canvas.draw()
-        self.frames.append(Image.fromarray(_canvas_rgb(self.fig)))
+        draws = itertools.count()
+
+        def on_draw(event):
+            if next(draws) % every == 0:
+                self.frames.append(Image.fromarray(_canvas_rgb(self.fig)))
+
+        self._listening = self.fig.canvas.mpl_connect("draw_event", on_draw)
+        self.fig.canvas.start_event_loop = lambda timeout=0: None
 
     def save(self) -> Path:
         import matplotlib.pyplot as plt
 
+        if self._listening is not None:  # saving draws the figure again: not a frame
+            self.fig.canvas.mpl_disconnect(self._listening)
         if len(self.frames) < 2:
             raise ValueError(f"动画 {self.name} 只有 {len(self.frames)} 帧")
         path = self.run.out / f"{self.name}.gif"

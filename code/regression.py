@@ -90,25 +90,6 @@ def train(net, x, y, steps=STEPS):
 # --8<-- [end:train]
 
 
-def record_frames(fig, animation, every=1):
-    """plt.pause() 每重画一次图，matplotlib 就发出一个 draw_event：在这里把那一帧录进动画。
-    页面上的训练循环因此保持笔记的样子，不必为构建加任何代码。"""
-    state = {"busy": False, "draws": 0}
-
-    def on_draw(event):
-        if state["busy"]:  # capture() 自己也会重画一次，不要再录
-            return
-        state["draws"] += 1
-        if (state["draws"] - 1) % every == 0:
-            state["busy"] = True
-            try:
-                animation.capture()
-            finally:
-                state["busy"] = False
-
-    fig.canvas.mpl_connect("draw_event", on_draw)
-
-
 def silent_train(net, x, y, steps):
     """和 train() 一样训练，但不画图：换种子重复训练时用。"""
     optimizer = torch.optim.SGD(net.parameters(), lr=LR)
@@ -160,8 +141,7 @@ def main(argv=None):
     # 页面上的训练循环在当前的图上重画；构建把每次 plt.pause() 的重画录成动画的一帧
     fig = plt.figure(figsize=(6.4, 4.8))
     animation = run.animation(fig, "training")
-    record_frames(fig, animation, every=QUICK_FRAME_EVERY if run.quick else 1)
-    fig.canvas.start_event_loop = lambda timeout=0: None  # plt.pause() 在构建里只重画，不必真的停 0.1 秒
+    animation.record_pauses(every=QUICK_FRAME_EVERY if run.quick else 1)  # 录下页面上训练循环里 plt.pause() 的每一次重画
     losses = train(net, x, y, steps=run.args.steps)
     animation.save()
 
