@@ -210,7 +210,7 @@ def report_table(outcomes: list[Outcome], pages_of: Mapping[str, ChapterPage]) -
     columns = [("页面", "---"), ("本次构建", "---")]
     if not shared:
         columns += [("设备", "---"), ("模式", "---")]
-    columns += [("用时", "---:"), ("峰值内存", "---:")] + ([("峰值显存", "---:")] if on_gpu else [])
+    columns += [("用时<br>峰值内存", "---:")] + ([("峰值显存", "---:")] if on_gpu else [])
     rows = ["| " + " | ".join(c for c, _ in columns) + " |", "| " + " | ".join(a for _, a in columns) + " |"]
     for outcome in outcomes:
         meta, info = outcome.results["meta"], outcome.run_info
@@ -220,7 +220,7 @@ def report_table(outcomes: list[Outcome], pages_of: Mapping[str, ChapterPage]) -
         cells = [name, f"{'缓存' if outcome.cache_hit else '重新运行'}<br>{finished}"]
         if not shared:
             cells += [device_label(meta), MODE_NAMES[meta["mode"]]]
-        cells += [f"{info['wall_time_s']:.1f} s", _size(info.get("peak_rss_bytes"))]
+        cells.append(f"{info['wall_time_s']:.1f} s<br>{_size(info.get('peak_rss_bytes'))}")
         if on_gpu:
             cells.append(_size(meta.get("cuda_peak_memory_bytes")))
         rows.append(f"| {' | '.join(cells)} |")

@@ -7,8 +7,9 @@ function makeAccessible() {
   });
   const scrollers = ".md-typeset__scrollwrap, .highlight-ipynb, .jp-OutputArea-output pre, .jp-RenderedText pre";
   document.querySelectorAll(scrollers).forEach((region) => reachable(region, "可左右滚动的内容"));
-  // a display formula wider than the column scrolls: only then is it a stop for the keyboard
-  document.querySelectorAll("div.arithmatex").forEach((formula) => {
+  // a formula wider than the column scrolls: only then is it a stop for the keyboard
+  // (on a phone, an inline formula is an inline block that may scroll too)
+  document.querySelectorAll(".arithmatex").forEach((formula) => {
     if (formula.scrollWidth > formula.clientWidth) reachable(formula, "公式（可左右滚动）");
   });
 }
