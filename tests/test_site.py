@@ -165,6 +165,16 @@ def test_formulas_are_typeset_at_build_time(built_site):
     assert not (site / "assets" / "mathjax" / "tex-chtml.js").exists()
 
 
+def test_first_uses_link_to_the_glossary(built_site):
+    """Each chapter page links its first use of each term it uses to the glossary's row, once."""
+    site = built_site["site"]
+    for md in CHAPTER_PAGES:
+        html = page_html(site, md).read_text("utf-8")
+        links = re.findall(r'<a class="glossary-term" href="\.\./\.\./glossary/#([\w-]+)"', html)
+        assert len(links) >= 3 and len(links) == len(set(links)), (md.name, links)
+        assert not re.search(r"<(h[1-6]|code|pre)\b[^>]*>[^<]*<a class=\"glossary-term\"", html), md.name
+
+
 def test_pages_are_light_and_well_formed(built_site):
     """Every <img> has its size (no layout shift), no heading has an empty id, and a notebook
     page stays under 400 KB of HTML: its figures are the chapter's files, its template CSS one
