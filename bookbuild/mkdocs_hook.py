@@ -58,6 +58,7 @@ log = logging.getLogger("mkdocs.hooks.bookbuild")
 MATHJAX_FONTS = "output/chtml/fonts/woff-v2"
 MATHJAX_CSS = "assets/mathjax/mathjax.css"
 OFFLINE_ZIP_NAME = "pytorch-notes-offline.zip"
+IFRAME_WORKER_SHIM = "assets/javascripts/iframe-worker-shim.js"
 
 _command = {"name": None}
 _state: dict = {}  # this build's executor, and the lock it holds on the cache while it runs
@@ -186,9 +187,14 @@ def on_build_error(error):
 def _mathjax_files(config) -> list[File]:
     source = ROOT / "node_modules" / "mathjax" / "es5"
     fonts = sorted((source / MATHJAX_FONTS).glob("*.woff"))
-    if not fonts:
-        raise PluginError("找不到 MathJax（node_modules/mathjax）：请先在项目根目录运行 bash scripts/dev.sh setup")
-    return [File.generated(config, f"assets/mathjax/{MATHJAX_FONTS}/{font.name}", abs_src_path=str(font)) for font in fonts]
+    shim = ROOT / "node_modules" / "iframe-worker" / "shim" / "index.js"
+    if not fonts or not shim.is_file():
+        raise PluginError("找不到 node_modules 里的 MathJax 或 iframe-worker：请先在项目根目录运行 bash scripts/dev.sh setup")
+    found = [File.generated(config, f"assets/mathjax/{MATHJAX_FONTS}/{font.name}", abs_src_path=str(font)) for font in fonts]
+    # the offline edition's search runs its worker through this shim (mkdocs-offline.yml), served by the
+    # site itself: the offline plugin's default is unpkg.com, which a reader offline or in China cannot reach
+    found.append(File.generated(config, IFRAME_WORKER_SHIM, abs_src_path=str(shim)))
+    return found
 
 
 def _write_if_changed(path: Path, text: str) -> None:

@@ -45,7 +45,7 @@ LOSS_RATIO_MAX = 0.75  # 最后 CURVE_WINDOW 张图上的训练损失也至多�
 RUNNING_MEAN_TOLERANCE = 0.05  # running_mean 与训练集上的均值之差，以标准差为单位
 RUNNING_VAR_TOLERANCE = 0.1  # running_var 与训练集上的方差之比偏离 1 不超过 10%
 MIXED_TOLERANCE = 0.005  # 忘了 .eval() 但小批量里数字混在一起：准确率与评估模式相差不超过 0.5 个百分点
-FORGOT_ERROR_RATIO = 2  # 忘了 .eval() 且小批量“不寻常”：错误数至少是评估模式的 2 倍
+FORGOT_ERROR_RATIO = 1.5  # 忘了 .eval() 且小批量“不寻常”：错误数至少是评估模式的 1.5 倍
 
 
 # --8<-- [start:load]

@@ -358,6 +358,8 @@ def test_the_offline_edition_reads_from_disk(browser, offline_site):
     css = (offline_site / "assets" / "mathjax" / "mathjax.css").read_text("utf-8")
     context = browser.new_context()
     page = context.new_page()
+    elsewhere = []  # an offline page loads nothing from the network
+    page.on("request", lambda r: r.url.startswith(("file:", "data:", "blob:")) or elsewhere.append(r.url))
     opened = 0
     for html in sorted(offline_site.rglob("*.html")):
         if html.name == "404.html":
@@ -384,6 +386,7 @@ def test_the_offline_edition_reads_from_disk(browser, offline_site):
     assert (offline_site / "chapters" / download).resolve().is_file()
     context.close()
     assert opened >= len(PAGES)
+    assert elsewhere == [], elsewhere[:5]
 
 
 def test_the_offline_edition_searches_from_disk(browser, offline_site):

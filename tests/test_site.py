@@ -255,13 +255,16 @@ def test_a_failing_chapter_fails_the_build_and_keeps_the_old_outputs(built_site,
     cache = tmp_path / "cache"
     shutil.copytree(built_site["cache"], cache)  # same sources, so the copy's chapters are cache hits
     entries = sorted(p.relative_to(cache) for p in cache.rglob("*"))
-    script = project_copy / "code" / "regression.py"
+    # a chapter no other chapter imports: its failure must leave every cache entry as it was
+    script = project_copy / "code" / "activation.py"
     source = script.read_text("utf-8")
-    script.write_text(source.replace("    x, y = make_data()\n", "    x, y = make_data()\n    1 / 0\n"))
+    start = "    run = chapter_kit.start(parser, argv)\n"
+    assert start in source
+    script.write_text(source.replace(start, start + "    1 / 0\n"))
     failed = mkdocs_build(project_copy / "mkdocs.yml", tmp_path / "site", **{**build_env, "PTNOTES_CACHE": str(cache)})
     assert failed.returncode != 0
     output = failed.stdout + failed.stderr
-    assert "章节 regression 运行失败" in output
+    assert "章节 activation 运行失败" in output
     assert "ZeroDivisionError" in output
     assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == entries
 
