@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # MkDocs loads a hook by its path, not as part of a package
     sys.path.insert(0, str(ROOT))
 
-from bookbuild import glossary, mathjax, notebooks, pages, runner, settings  # noqa: E402
+from bookbuild import glossary, mathjax, notebooks, pages, runner, search, settings  # noqa: E402
 from bookbuild.chapters import ChapterError, discover  # noqa: E402
 from bookbuild.runner import ChapterFailed  # noqa: E402
 
@@ -59,6 +59,7 @@ MATHJAX_FONTS = "output/chtml/fonts/woff-v2"
 MATHJAX_CSS = "assets/mathjax/mathjax.css"
 OFFLINE_ZIP_NAME = "pytorch-notes-offline.zip"
 IFRAME_WORKER_SHIM = "assets/javascripts/iframe-worker-shim.js"
+GLOSSARY_PAGE = "glossary.md"
 
 _command = {"name": None}
 _state: dict = {}  # this build's executor, and the lock it holds on the cache while it runs
@@ -99,7 +100,8 @@ def on_config(config):
         _state["executor"] = settings.executor_from_environment(ROOT)
     except settings.SettingsError as exc:
         raise PluginError(str(exc)) from None
-    _teach_search_the_glossary(Path(config.docs_dir) / GLOSSARY_PAGE)
+    glossary_page = Path(config.docs_dir) / GLOSSARY_PAGE
+    search.teach_jieba(glossary.read_terms(glossary_page) if glossary_page.is_file() else [])
     cache_root = _state["executor"].cache_dir.parent
     _state["math"] = mathjax.Typesetter(ROOT / "node_modules", cache_root / "mathjax" / "formulas.json")
     jupyter = config.plugins.get("mkdocs-jupyter")
@@ -147,7 +149,10 @@ def on_post_build(config):
         finally:
             typesetter.close()
         _write_if_changed(Path(config.site_dir) / MATHJAX_CSS, css)
-    _compact_search_index(Path(config.site_dir) / "search" / "search_index.json")
+    try:
+        search.rewrite_index(Path(config.site_dir) / "search" / "search_index.json", _state["explained_at"])
+    except search.SearchError as exc:
+        raise PluginError(str(exc)) from None
     _release()
     for name, (failure, previous) in _failures.items():  # the preview's log ends with what failed
         shown = "显示上一次成功运行的结果" if previous else "页面上没有结果"
@@ -165,14 +170,6 @@ def on_post_build(config):
     staging.rename(real)
     shutil.rmtree(old, ignore_errors=True)
     config.site_dir = str(real)
-
-
-def _compact_search_index(path: Path) -> None:
-    """The search plugin writes Chinese as \\uXXXX escapes (six bytes a character, and six for
-    each of jieba's zero-width separators): the same index in UTF-8 is less than half the size."""
-    if path.is_file():
-        index = json.loads(path.read_text("utf-8"))
-        path.write_text(json.dumps(index, ensure_ascii=False, separators=(",", ":")), "utf-8")
 
 
 def on_build_error(error):
@@ -256,9 +253,34 @@ def on_files(files, config):
     for file in _mathjax_files(config) + _notebook_files(config, executor.cache_dir.parent / "notebook-source"):
         files.append(file)
     _state["offline_zip"] = _offline_zip(config, files)
+    _state["explained_at"] = _search_worker_and_keywords(config, files)
     # what an <img> may show: the chapters' figures (sized on the page by their files)
     _state["site_files"] = {f.dest_uri: f.abs_src_path for f in files if f.dest_uri.startswith("generated/")}
     return files
+
+
+def _search_worker_and_keywords(config, files) -> dict[str, list[str]]:
+    """Serves Material's search worker with its query segmentation fixed (bookbuild.search), and
+    returns which page explains which glossary term, by the page's URL."""
+    for file in list(files):
+        if search.WORKER.fullmatch(file.src_uri):
+            try:
+                patched = search.patched_worker(Path(file.abs_src_path).read_text("utf-8"))
+            except search.SearchError as exc:
+                raise PluginError(str(exc)) from None
+            files.remove(file)
+            files.append(File.generated(config, file.src_uri, content=patched))
+    explained_at: dict[str, list[str]] = {}
+    glossary_file = files.get_file_from_path(GLOSSARY_PAGE)
+    if glossary_file is None:
+        return explained_at
+    for term in glossary.read_terms(Path(glossary_file.abs_src_path)):
+        page = files.get_file_from_path(term.page) if term.page else None
+        if term.page and page is None:
+            raise PluginError(f"{GLOSSARY_PAGE}：术语 {term.term} 的讲解页面 {term.page} 不存在")
+        if page is not None:
+            explained_at.setdefault(page.url, []).append(term.term)
+    return explained_at
 
 
 def _offline_zip(config, files) -> str | None:
@@ -323,22 +345,6 @@ def on_page_markdown(markdown, page, config, files):
         raise PluginError(f"{page.file.src_uri}: {exc}") from None
 
 
-GLOSSARY_PAGE = "glossary.md"
-
-
-def _teach_search_the_glossary(glossary_page: Path) -> None:
-    """The search index segments Chinese with jieba, which splits the book's terms badly
-    (雅可比积 -> 雅 / 可比 / 积): each glossary term becomes one of its words."""
-    if not glossary_page.is_file():
-        return
-    try:
-        import jieba
-    except ImportError:  # the search plugin then indexes without segmenting
-        return
-    for word in glossary.search_words(glossary.read_terms(glossary_page)):
-        jieba.add_word(word)
-
-
 def on_page_content(html, page, config, files):
     """The first use of each glossary term on a page links to its row of the glossary."""
     glossary_file = files.get_file_from_path(GLOSSARY_PAGE)
@@ -376,4 +382,8 @@ def on_post_page(output, page, config):
     except mathjax.MathError as exc:
         raise PluginError(f"{page.file.src_uri}: {exc}") from None
     here = posixpath.dirname(page.url)
-    return pages.sized_images(output, lambda src: _state["site_files"].get(posixpath.normpath(posixpath.join(here, src))))
+
+    def site_file(src: str) -> str | None:
+        return _state["site_files"].get(posixpath.normpath(posixpath.join(here, src)))
+
+    return pages.avif_animations(pages.sized_images(output, site_file), site_file)

@@ -208,16 +208,6 @@ def test_run_report_lists_every_chapter(built_site):
     assert "设备：" in html and "模式：快速模式" in html  # said once, above the table
 
 
-def test_search_index_segments_chinese(built_site):
-    index = json.loads((built_site["site"] / "search" / "search_index.json").read_text("utf-8"))
-    # jieba splits Chinese into words joined by zero-width spaces, which the separator splits on
-    assert "\\u200b" in index["config"]["separator"]
-    words = {w for doc in index["docs"] for w in doc["text"].split("\u200b")}
-    assert {"函数", "梯度"} <= words
-    # the glossary's terms stay whole (jieba alone gives 雅 / 可比 / 积, 局部 / 极小值, 梯度 / 裁剪)
-    assert {"雅可比积", "局部极小值", "梯度裁剪", "激活函数"} <= words
-
-
 def test_the_build_log_keeps_to_what_matters(built_site):
     log = built_site["log"]
     assert "章节 regression：" in log

@@ -5,6 +5,9 @@ function makeAccessible() {
   document.querySelectorAll(".md-progress:not([aria-label])").forEach((bar) => {
     bar.setAttribute("aria-label", "页面加载进度");
   });
+  document.querySelectorAll(".md-search[role=dialog]:not([aria-label])").forEach((dialog) => {
+    dialog.setAttribute("aria-label", "搜索");
+  });
   const scrollers = ".md-typeset__scrollwrap, .highlight-ipynb, .jp-OutputArea-output pre, .jp-RenderedText pre";
   document.querySelectorAll(scrollers).forEach((region) => reachable(region, "可左右滚动的内容"));
   // a formula wider than the column scrolls: only then is it a stop for the keyboard
