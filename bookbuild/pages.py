@@ -325,3 +325,17 @@ def sized_images(page_html: str, resolve) -> str:
 
     return IMG.sub(sized, page_html)
 
+
+def avif_animations(page_html: str, resolve) -> str:
+    """A GIF animation with an AVIF of the same frames beside it (chapter_kit's Animation) is shown
+    as a <picture>: a browser that reads AVIF loads that, less than half the bytes; any other, the GIF."""
+
+    def picture(match: re.Match) -> str:
+        src = re.search(r'\ssrc="([^"]+\.gif)"', match["attrs"])
+        avif = src.group(1).removesuffix(".gif") + ".avif" if src else None
+        if avif is None or resolve(html.unescape(avif)) is None:
+            return match.group(0)
+        return f'<picture><source srcset="{avif}" type="image/avif">{match.group(0)}</picture>'
+
+    return IMG.sub(picture, page_html)
+

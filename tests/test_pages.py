@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bookbuild.pages import PageError, insert_after_title, substitute
+from bookbuild.pages import PageError, avif_animations, insert_after_title, substitute
 
 RESULTS = {"final_loss": 0.012345, "grad_max": {"sigmoid": 0.25}, "steps": 150, "grad": [2.0, 0.2000001]}
 
@@ -41,3 +41,12 @@ def test_text_and_rows_have_layouts():
 
 def test_box_goes_under_the_title():
     assert insert_after_title("intro\n# 标题\n正文\n", "BOX\n") == "intro\n# 标题\n\nBOX\n\n正文\n"
+
+
+def test_an_animation_with_an_avif_beside_it_is_a_picture():
+    files = {"g/a.gif", "g/a.avif", "g/b.gif", "g/c.png", "g/c.avif"}
+    html = '<p><img alt="训练" src="g/a.gif" width="640"> <img src="g/b.gif"> <img src="g/c.png"></p>'
+    assert avif_animations(html, lambda src: src if src in files else None) == (
+        '<p><picture><source srcset="g/a.avif" type="image/avif"><img alt="训练" src="g/a.gif" width="640"></picture>'
+        ' <img src="g/b.gif"> <img src="g/c.png"></p>'
+    )
