@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -134,3 +135,45 @@ def typeset_page(page_html: str, typesetter: Typesetter) -> str:
 
     page_html = ARITHMATEX.sub(arithmatex, page_html)
     return NOTEBOOK_MARKDOWN.sub(notebook_cell, page_html)
+
+
+CSS_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
+CSS_ESCAPE = re.compile(r"\\([0-9A-Fa-f]{1,6}) ?|\\(.)")
+GLYPH_CONTENT = re.compile(r'content:\s*("(?:\\.|[^"\\])*")')
+
+
+def minified(css: str) -> str:
+    """MathJax's stylesheet without its comments and layout whitespace (strings kept as they are)."""
+    parts = CSS_STRING.split(css)
+    strings = CSS_STRING.findall(css)
+    squeezed = []
+    for part in parts:
+        part = re.sub(r"/\*.*?\*/", "", part, flags=re.DOTALL)
+        part = re.sub(r"\s+", " ", part)
+        squeezed.append(re.sub(r" ?([{}:;,>]) ?", r"\1", part).replace(";}", "}"))
+    return "".join(p + s for p, s in zip(squeezed, strings + [""])).strip()
+
+
+def glyph_characters(css: str) -> set[str]:
+    """Every character the stylesheet draws from MathJax's fonts (its ``content: "…"`` strings)."""
+    def decoded(literal: str) -> str:
+        return CSS_ESCAPE.sub(lambda m: chr(int(m[1], 16)) if m[1] else m[2], literal[1:-1])
+
+    return {ch for literal in GLYPH_CONTENT.findall(css) for ch in decoded(literal)}
+
+
+def subset_fonts(css: str, fonts: Path, target: Path) -> None:
+    """Each of MathJax's fonts, cut down to the characters the site's formulas draw (fontTools):
+    a page loads a few KB of each font it uses instead of the whole font."""
+    from fontTools import subset
+
+    logging.getLogger("fontTools.subset").setLevel(logging.ERROR)  # "FFTM NOT subset": a timestamp table, dropped
+    characters = sorted(ord(ch) for ch in glyph_characters(css))
+    options = subset.Options(flavor="woff", notdef_outline=True, hinting=False)
+    target.mkdir(parents=True, exist_ok=True)
+    for source in sorted(fonts.glob("*.woff")):
+        font = subset.load_font(str(source), options)
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(unicodes=characters)
+        subsetter.subset(font)
+        subset.save_font(font, str(target / source.name), options)

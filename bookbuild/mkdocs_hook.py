@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # MkDocs loads a hook by its path, not as part of a package
     sys.path.insert(0, str(ROOT))
 
-from bookbuild import glossary, mathjax, notebooks, pages, runner, search, settings  # noqa: E402
+from bookbuild import glossary, mathjax, notebooks, pages, runner, search, settings, unused_css  # noqa: E402
 from bookbuild.chapters import ChapterError, discover  # noqa: E402
 from bookbuild.runner import ChapterFailed  # noqa: E402
 
@@ -148,10 +148,13 @@ def on_post_build(config):
             raise PluginError(str(exc)) from None
         finally:
             typesetter.close()
-        _write_if_changed(Path(config.site_dir) / MATHJAX_CSS, css)
+        _write_if_changed(Path(config.site_dir) / MATHJAX_CSS, mathjax.minified(css))
+        fonts = Path(config.site_dir) / MATHJAX_CSS.rsplit("/", 1)[0] / MATHJAX_FONTS
+        mathjax.subset_fonts(css, ROOT / "node_modules" / "mathjax" / "es5" / MATHJAX_FONTS, fonts)
     try:
         search.rewrite_index(Path(config.site_dir) / "search" / "search_index.json", _state["explained_at"])
-    except search.SearchError as exc:
+        unused_css.drop_unused_css(Path(config.site_dir), ROOT / "node_modules")
+    except (search.SearchError, unused_css.CssError) as exc:
         raise PluginError(str(exc)) from None
     _release()
     for name, (failure, previous) in _failures.items():  # the preview's log ends with what failed
@@ -181,17 +184,16 @@ def on_build_error(error):
         shutil.rmtree(_site["staging"], ignore_errors=True)
 
 
-def _mathjax_files(config) -> list[File]:
-    source = ROOT / "node_modules" / "mathjax" / "es5"
-    fonts = sorted((source / MATHJAX_FONTS).glob("*.woff"))
+def _served_from_npm(config) -> list[File]:
+    """What the site serves from node_modules. MathJax's fonts are not among them: on_post_build
+    writes them, cut down to the characters the formulas use."""
+    fonts = sorted((ROOT / "node_modules" / "mathjax" / "es5" / MATHJAX_FONTS).glob("*.woff"))
     shim = ROOT / "node_modules" / "iframe-worker" / "shim" / "index.js"
     if not fonts or not shim.is_file():
         raise PluginError("找不到 node_modules 里的 MathJax 或 iframe-worker：请先在项目根目录运行 bash scripts/dev.sh setup")
-    found = [File.generated(config, f"assets/mathjax/{MATHJAX_FONTS}/{font.name}", abs_src_path=str(font)) for font in fonts]
     # the offline edition's search runs its worker through this shim (mkdocs-offline.yml), served by the
     # site itself: the offline plugin's default is unpkg.com, which a reader offline or in China cannot reach
-    found.append(File.generated(config, IFRAME_WORKER_SHIM, abs_src_path=str(shim)))
-    return found
+    return [File.generated(config, IFRAME_WORKER_SHIM, abs_src_path=str(shim))]
 
 
 def _write_if_changed(path: Path, text: str) -> None:
@@ -250,7 +252,7 @@ def on_files(files, config):
     _chapter_page.clear()
     _chapter_page.update(pages.chapter_pages(Path(config.docs_dir)))
     _check_claims()
-    for file in _mathjax_files(config) + _notebook_files(config, executor.cache_dir.parent / "notebook-source"):
+    for file in _served_from_npm(config) + _notebook_files(config, executor.cache_dir.parent / "notebook-source"):
         files.append(file)
     _state["offline_zip"] = _offline_zip(config, files)
     _state["explained_at"] = _search_worker_and_keywords(config, files)

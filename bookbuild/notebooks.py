@@ -139,7 +139,11 @@ def slim_page(page_html: str, figures: dict[str, str], assets_url: str) -> tuple
     sheets: dict[str, str] = {}
 
     def shared_style(match: re.Match) -> str:
-        css = match["css"]
+        css = match["css"].strip()
+        if css.startswith("['") and css.endswith("']"):
+            # mkdocs-jupyter's template prints nbconvert's list of highlighting stylesheets as a
+            # Python list ("['pre { …'"): no browser reads that; the CSS is its items
+            css = "\n".join(ast.literal_eval(css))
         if len(css) < SHARED_STYLE_MIN:
             return match.group(0)
         name = f"notebook-{hashlib.sha256(css.encode()).hexdigest()[:12]}.css"

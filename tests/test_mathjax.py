@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
-from bookbuild.mathjax import MathError, Typesetter, typeset_page
+from bookbuild.mathjax import MathError, Typesetter, glyph_characters, minified, subset_fonts, typeset_page
 
 PAGE = (
     '<p>线性：<span class="arithmatex">\\(y=Wx+b\\)</span>，比较 <span class="arithmatex">\\(a&lt;b\\)</span>。</p>\n'
@@ -68,3 +68,25 @@ def test_a_warm_build_starts_no_node_and_the_cache_keeps_only_what_is_used(tmp_p
     assert third.typeset_count == 3  # its three formulas, typeset again for the new stylesheet
     third.close()
     assert "Iz" not in cache.read_text("utf-8")
+
+
+def test_the_fonts_keep_every_character_the_formulas_draw(typesetter, tmp_path):
+    from fontTools.ttLib import TTFont
+
+    typeset_page(PAGE, typesetter)
+    css = typesetter.stylesheet()
+    drawn = glyph_characters(css)
+    assert {"y", "W", "x", "b", "=", "+", "<", "\u2211"} <= drawn  # \sum is U+2211, written "\2211" in the CSS
+    fonts = ROOT / "node_modules" / "mathjax" / "es5" / "output" / "chtml" / "fonts" / "woff-v2"
+    subset_fonts(css, fonts, tmp_path / "fonts")
+    for name in ("MathJax_Main-Regular.woff", "MathJax_Math-Italic.woff", "MathJax_Size1-Regular.woff"):
+        whole, cut = TTFont(fonts / name), TTFont(tmp_path / "fonts" / name)
+        kept = {chr(code) for code in cut.getBestCmap()}
+        assert kept >= drawn & {chr(code) for code in whole.getBestCmap()}, name
+        assert (tmp_path / "fonts" / name).stat().st_size < (fonts / name).stat().st_size / 2, name
+
+
+def test_the_stylesheet_is_minified_but_keeps_its_strings():
+    css = '/* 0 */\nmjx-c.mjx-c20::before {\n  padding: 0 0.25em 0 0;\n  content: " ";\n}\n\nmjx-c.mjx-c2211::before {\n  content: "\\2211";\n}\n'
+    assert minified(css) == 'mjx-c.mjx-c20::before{padding:0 0.25em 0 0;content:" "}mjx-c.mjx-c2211::before{content:"\\2211"}'
+    assert glyph_characters(css) == {" ", "\u2211"}

@@ -14,6 +14,7 @@ import pytest
 
 import tiny_mnist
 from bookbuild.chapters import discover
+from bookbuild.notebooks import slim_page
 from conftest import CODE, ROOT, mkdocs_build
 
 CHAPTERS = [chapter.name for chapter in discover(CODE)]
@@ -123,3 +124,14 @@ def test_a_notebook_runs_on_its_own(built_site, tmp_path, name):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "out" / "results.json").read_text("utf-8"))["chapter"] == name
+
+
+def test_the_highlighting_stylesheet_is_css_not_a_python_list():
+    """mkdocs-jupyter prints nbconvert's highlighting CSS as a Python list; the shared sheet is CSS."""
+    rules = ".highlight-ipynb .k { color: #008000 }\n" * 100
+    printed = repr(["pre { line-height: 125%; }\n" + rules])  # what the template writes
+    page = f'<head><style type="text/css">\n    {printed}\n  </style></head>'
+    slimmed, sheets = slim_page(page, {}, "../assets/stylesheets/")
+    (css,) = sheets.values()
+    assert css.startswith("pre { line-height: 125%; }\n.highlight-ipynb .k { color: #008000 }\n")
+    assert "<style" not in slimmed and 'href="../assets/stylesheets/notebook-' in slimmed

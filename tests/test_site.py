@@ -429,3 +429,24 @@ def test_serve_without_data_serves_the_site_with_failure_boxes(built_site, build
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_theme_stylesheets_keep_only_what_pages_and_scripts_use(built_site):
+    import material
+
+    theme = Path(material.__file__).parent / "templates" / "assets" / "stylesheets"
+    site = built_site["site"] / "assets" / "stylesheets"
+    (main,) = site.glob("main.*.min.css")
+    css = main.read_text("utf-8")
+    assert main.stat().st_size < 0.75 * (theme / main.name).stat().st_size
+    # classes that only the theme's JavaScript puts on a page are named in its scripts: kept
+    for selector in (".md-search-result__item", ".md-search-result__more", ".md-code__button", ".md-tooltip",
+                     ".md-nav__link--active"):
+        assert selector in css, selector
+    (palette,) = site.glob("palette.*.min.css")
+    assert "[data-md-color-scheme=slate]" in palette.read_text("utf-8")  # the dark palette
+    # features this site does not use: dropped
+    for selector in (".md-post__", ".md-social", ".md-clipboard"):
+        assert selector not in css, selector
+    for sheet in site.glob("notebook-*.css"):  # the notebook pages' sheets are CSS a browser reads
+        assert not sheet.read_text("utf-8").lstrip().startswith("["), sheet.name
