@@ -9,12 +9,14 @@ function makeAccessible() {
     dialog.setAttribute("aria-label", "搜索");
   });
   const scrollers = ".md-typeset__scrollwrap, .highlight-ipynb, .jp-OutputArea-output pre, .jp-RenderedText pre";
-  document.querySelectorAll(scrollers).forEach((region) => reachable(region, "可左右滚动的内容"));
   // a formula wider than the column scrolls: only then is it a stop for the keyboard
-  // (on a phone, an inline formula is an inline block that may scroll too)
-  document.querySelectorAll(".arithmatex").forEach((formula) => {
-    if (formula.scrollWidth > formula.clientWidth) reachable(formula, "公式（可左右滚动）");
-  });
+  // (on a phone, an inline formula is an inline block that may scroll too). All are measured
+  // before any is changed: a change between two measurements makes the browser lay out again.
+  const wide = [...document.querySelectorAll(".arithmatex:not([tabindex])")].filter(
+    (formula) => formula.scrollWidth > formula.clientWidth,
+  );
+  wide.forEach((formula) => reachable(formula, "公式（可左右滚动）"));
+  document.querySelectorAll(scrollers).forEach((region) => reachable(region, "可左右滚动的内容"));
 }
 
 function reachable(region, label) {
@@ -24,5 +26,17 @@ function reachable(region, label) {
     region.setAttribute("aria-label", label);
   }
 }
-new MutationObserver(makeAccessible).observe(document.documentElement, { childList: true, subtree: true });
-document$.subscribe(makeAccessible);
+// The theme adds elements in many small steps while a page loads: the check runs once per frame,
+// not once per change (each run measures the formulas, which makes the browser lay the page out).
+let scheduled = false;
+function soon() {
+  if (!scheduled) {
+    scheduled = true;
+    requestAnimationFrame(() => {
+      scheduled = false;
+      makeAccessible();
+    });
+  }
+}
+new MutationObserver(soon).observe(document.documentElement, { childList: true, subtree: true });
+document$.subscribe(soon);
