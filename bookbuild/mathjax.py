@@ -173,6 +173,11 @@ def subset_fonts(css: str, fonts: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for source in sorted(fonts.glob("*.woff")):
         font = subset.load_font(str(source), options)
+        if not set(characters) & set(font.getBestCmap()):
+            # none of its characters is drawn (MathJax_Zero, a 1 KB placeholder, is still named
+            # by every formula's font list): kept whole, since browsers refuse a font left empty
+            shutil.copyfile(source, target / source.name)
+            continue
         subsetter = subset.Subsetter(options)
         subsetter.populate(unicodes=characters)
         subsetter.subset(font)

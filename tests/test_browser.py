@@ -215,6 +215,26 @@ def test_animations_move(page, site_url):
         SEEN["animations"] += 1
 
 
+def test_search_loads_when_the_reader_turns_to_it(page, site_url):
+    """The search worker's script and the index are most of what a page could load and most
+    readers never search: both are fetched when the reader first turns to the search box."""
+    requested = []
+    page.on("request", lambda request: requested.append(urlparse(request.url).path))
+    page.goto(site_url + "chapters/rnn/")
+    page.evaluate(SETTLED)
+    page.wait_for_timeout(1000)
+    searching = [path for path in requested if "/workers/search." in path or path.endswith("/search_index.json")]
+    assert searching == [], searching
+    box = page.locator("input.md-search__input")
+    box.click()
+    box.fill("卷积")
+    box.press("End")
+    page.locator(".md-search-result__item > a").first.wait_for(timeout=15000)
+    assert any("/workers/search." in path for path in requested)
+    assert any(path.endswith("/search/search_index.json") for path in requested)
+    assert page.problems == []
+
+
 @pytest.mark.parametrize("query", SEARCHES)
 def test_chinese_search_finds_the_page(page, site_url, query):
     page.goto(site_url)

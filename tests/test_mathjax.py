@@ -84,6 +84,8 @@ def test_the_fonts_keep_every_character_the_formulas_draw(typesetter, tmp_path):
         kept = {chr(code) for code in cut.getBestCmap()}
         assert kept >= drawn & {chr(code) for code in whole.getBestCmap()}, name
         assert (tmp_path / "fonts" / name).stat().st_size < (fonts / name).stat().st_size / 2, name
+    # a font none of whose characters is drawn is kept whole: browsers refuse an empty font
+    assert (tmp_path / "fonts" / "MathJax_Zero.woff").read_bytes() == (fonts / "MathJax_Zero.woff").read_bytes()
 
 
 def test_the_stylesheet_is_minified_but_keeps_its_strings():
