@@ -83,7 +83,7 @@ class Typesetter:
         self._used.add(key)
         if key not in self._cache:
             self._cache[key] = self._typeset(key)
-        return self._cache[key]
+        return lean(self._cache[key])
 
     def stylesheet(self) -> str:
         """The CSS for the glyphs of every formula this build used (cached for that set)."""
@@ -137,13 +137,27 @@ def typeset_page(page_html: str, typesetter: Typesetter) -> str:
     return NOTEBOOK_MARKDOWN.sub(notebook_cell, page_html)
 
 
+# What MathJax writes on every formula that an HTML page does not need: the HTML parser puts
+# <math> in MathML's namespace by itself, `unselectable` is for old Internet Explorer (the
+# stylesheet already says user-select: none), and the container's position is in the stylesheet.
+UNNEEDED = (' xmlns="http://www.w3.org/1998/Math/MathML"', ' unselectable="on"', ' style="position: relative;"')
+CONTAINER_RULE = 'mjx-container[jax="CHTML"]{position:relative}'
+
+
+def lean(formula_html: str) -> str:
+    for attribute in UNNEEDED:
+        formula_html = formula_html.replace(attribute, "")
+    return formula_html
+
+
 CSS_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
 CSS_ESCAPE = re.compile(r"\\([0-9A-Fa-f]{1,6}) ?|\\(.)")
 GLYPH_CONTENT = re.compile(r'content:\s*("(?:\\.|[^"\\])*")')
 
 
 def minified(css: str) -> str:
-    """MathJax's stylesheet without its comments and layout whitespace (strings kept as they are)."""
+    """MathJax's stylesheet without its comments and layout whitespace (strings kept as they are),
+    with the position every formula's container had in its own style attribute (see ``lean``)."""
     parts = CSS_STRING.split(css)
     strings = CSS_STRING.findall(css)
     squeezed = []
@@ -151,7 +165,7 @@ def minified(css: str) -> str:
         part = re.sub(r"/\*.*?\*/", "", part, flags=re.DOTALL)
         part = re.sub(r"\s+", " ", part)
         squeezed.append(re.sub(r" ?([{}:;,>]) ?", r"\1", part).replace(";}", "}"))
-    return "".join(p + s for p, s in zip(squeezed, strings + [""])).strip()
+    return CONTAINER_RULE + "".join(p + s for p, s in zip(squeezed, strings + [""])).strip()
 
 
 def glyph_characters(css: str) -> set[str]:

@@ -1,10 +1,11 @@
-"""The theme's stylesheets without the rules no page can use.
+"""The site's stylesheets without the rules no page can use.
 
 Material ships one stylesheet for every feature it has (blog, tags, cards, tabs, Mermaid…),
 134 KB that each page loads before it can paint; the notebook pages' shared JupyterLab
-stylesheet is larger still. PurgeCSS (npm) keeps a rule only when the words of its selector
-occur in the built pages or in the site's scripts, which is where the classes that the
-theme's JavaScript adds (search results, tooltips, the copy button) are named.
+stylesheet is larger still; MathJax's has rules for elements no formula here uses. PurgeCSS
+(npm) keeps a rule only when the words of its selector occur in the built pages or in the
+site's scripts, which is where the classes that the theme's JavaScript adds (search results,
+tooltips, the copy button) are named.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-STYLESHEETS = "assets/stylesheets"
+STYLESHEETS = ("assets/stylesheets/*.css", "assets/mathjax/*.css")  # the theme's, the notebooks', MathJax's
 CONTENT = ("**/*.html", "assets/javascripts/**/*.js", "javascripts/**/*.js")
 
 
@@ -23,10 +24,9 @@ class CssError(Exception):
 
 
 def drop_unused_css(site: Path, node_modules: Path) -> dict[str, tuple[int, int]]:
-    """Rewrites every stylesheet under ``site/assets/stylesheets``; returns, for each, its size
-    before and after."""
+    """Rewrites each of the site's STYLESHEETS; returns, for each, its size before and after."""
     purgecss = node_modules / ".bin" / "purgecss"
-    sheets = sorted((site / STYLESHEETS).glob("*.css"))
+    sheets = sorted(sheet for pattern in STYLESHEETS for sheet in site.glob(pattern))
     if not sheets:
         return {}
     if not purgecss.exists():
