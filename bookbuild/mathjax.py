@@ -94,7 +94,7 @@ class Typesetter:
                 self._typeset(formula)  # the stylesheet covers what this MathJax has typeset
             self._cache[key] = self._ask({"stylesheet": True})["css"]
         self._used.add(key)
-        return self._cache[key]
+        return CONTAINER_RULE + self._cache[key]  # the position ``lean`` took off each container
 
     def close(self) -> None:
         """Keeps what this build used (so the cache never grows stale), and stops Node."""
@@ -140,14 +140,15 @@ def typeset_page(page_html: str, typesetter: Typesetter) -> str:
 # What MathJax writes on every formula that an HTML page does not need: the HTML parser puts
 # <math> in MathML's namespace by itself, `unselectable` is for old Internet Explorer (the
 # stylesheet already says user-select: none), and the container's position is in the stylesheet.
-UNNEEDED = (' xmlns="http://www.w3.org/1998/Math/MathML"', ' unselectable="on"', ' style="position: relative;"')
-CONTAINER_RULE = 'mjx-container[jax="CHTML"]{position:relative}'
+UNNEEDED = (' xmlns="http://www.w3.org/1998/Math/MathML"', ' unselectable="on"')
+CONTAINER_POSITION = re.compile(r'\A(<mjx-container\b[^>]*?) style="position: relative;"')
+CONTAINER_RULE = 'mjx-container[jax="CHTML"]{position:relative}\n'
 
 
 def lean(formula_html: str) -> str:
     for attribute in UNNEEDED:
         formula_html = formula_html.replace(attribute, "")
-    return formula_html
+    return CONTAINER_POSITION.sub(r"\1", formula_html)
 
 
 CSS_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
@@ -156,8 +157,7 @@ GLYPH_CONTENT = re.compile(r'content:\s*("(?:\\.|[^"\\])*")')
 
 
 def minified(css: str) -> str:
-    """MathJax's stylesheet without its comments and layout whitespace (strings kept as they are),
-    with the position every formula's container had in its own style attribute (see ``lean``)."""
+    """MathJax's stylesheet without its comments and layout whitespace (strings kept as they are)."""
     parts = CSS_STRING.split(css)
     strings = CSS_STRING.findall(css)
     squeezed = []
@@ -165,7 +165,7 @@ def minified(css: str) -> str:
         part = re.sub(r"/\*.*?\*/", "", part, flags=re.DOTALL)
         part = re.sub(r"\s+", " ", part)
         squeezed.append(re.sub(r" ?([{}:;,>]) ?", r"\1", part).replace(";}", "}"))
-    return CONTAINER_RULE + "".join(p + s for p, s in zip(squeezed, strings + [""])).strip()
+    return "".join(p + s for p, s in zip(squeezed, strings + [""])).strip()
 
 
 def glyph_characters(css: str) -> set[str]:

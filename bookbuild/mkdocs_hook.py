@@ -264,14 +264,16 @@ def on_files(files, config):
 def _search_worker_and_keywords(config, files) -> dict[str, list[str]]:
     """Serves Material's search worker with its query segmentation fixed (bookbuild.search), and
     returns which page explains which glossary term, by the page's URL."""
-    for file in list(files):
-        if search.WORKER.fullmatch(file.src_uri):
-            try:
-                patched = search.patched_worker(Path(file.abs_src_path).read_text("utf-8"))
-            except search.SearchError as exc:
-                raise PluginError(str(exc)) from None
-            files.remove(file)
-            files.append(File.generated(config, file.src_uri, content=patched))
+    workers = [file for file in files if search.WORKER.fullmatch(file.src_uri)]
+    if "material/search" in config.plugins and len(workers) != 1:
+        raise PluginError(f"Material 的搜索 worker 应当正好一个，找到 {len(workers)} 个：检查 bookbuild/search.py 的 WORKER")
+    for file in workers:
+        try:
+            patched = search.patched_worker(Path(file.abs_src_path).read_text("utf-8"))
+        except search.SearchError as exc:
+            raise PluginError(str(exc)) from None
+        files.remove(file)
+        files.append(File.generated(config, file.src_uri, content=patched))
     explained_at: dict[str, list[str]] = {}
     glossary_file = files.get_file_from_path(GLOSSARY_PAGE)
     if glossary_file is None:

@@ -140,12 +140,12 @@ def slim_page(page_html: str, figures: dict[str, str], assets_url: str) -> tuple
 
     def shared_style(match: re.Match) -> str:
         css = match["css"].strip()
-        if css.startswith("['") and css.endswith("']"):
+        if css.startswith("[") and css.endswith("]"):
             # mkdocs-jupyter's template prints nbconvert's list of highlighting stylesheets as a
             # Python list ("['pre { …'"): no browser reads that; the CSS is its items
             css = "\n".join(ast.literal_eval(css))
         if len(css) < SHARED_STYLE_MIN:
-            return match.group(0)
+            return f"<style>{css}</style>"
         name = f"notebook-{hashlib.sha256(css.encode()).hexdigest()[:12]}.css"
         sheets[name] = css
         return f'<link rel="stylesheet" href="{assets_url}{name}">'

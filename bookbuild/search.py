@@ -30,6 +30,9 @@ WORKER = re.compile(r"assets/javascripts/workers/search\.[0-9a-f]+\.min\.js")
 # function segment(query, index): for (i...) for (let j = i + 1; j < query.length; j++)
 # `query.slice(i, j) in index` -- with `<`, the slice never reaches the query's last character
 SEGMENT_LOOP = re.compile(r"for\(let (\w)=(\w)\+1;\1<(\w)\.length;\1\+\+\)\3\.slice\(\2,\1\)in ")
+# a section's words as the reader reads them: no code (a comment in a listing names a term
+# without explaining it), no markup, no jieba word breaks
+CODE = re.compile(r"<pre\b.*?</pre>|<code\b.*?</code>", re.DOTALL)
 TAG_OR_SPACE = re.compile(r"<[^>]+>|\u200b")
 
 
@@ -58,15 +61,19 @@ def patched_worker(source: str) -> str:
 
 def add_glossary_keywords(index: dict, explained_at: dict[str, list[str]]) -> None:
     """``explained_at``: a page's URL -> the terms it explains. Each term becomes a keyword of
-    the page's first section that uses it (of the page itself if none does)."""
+    the page's first section whose prose uses it (of the page itself if none does)."""
     for url, terms in explained_at.items():
         sections = [doc for doc in index["docs"] if doc["location"].split("#")[0] == url]
         if not sections:
             raise SearchError(f"术语表说 {'、'.join(terms)} 在 {url} 讲解，但搜索索引里没有这一页")
         for term in terms:
-            uses = (doc for doc in sections if term in TAG_OR_SPACE.sub("", doc["title"] + doc["text"]))
+            uses = (doc for doc in sections if term in prose(doc["title"] + " " + doc["text"]))
             section = next(uses, sections[0])
             section.setdefault("tags", []).append(term)
+
+
+def prose(indexed_html: str) -> str:
+    return TAG_OR_SPACE.sub("", CODE.sub(" ", indexed_html))
 
 
 def rewrite_index(path: Path, explained_at: dict[str, list[str]]) -> None:

@@ -250,6 +250,7 @@ class Animation:
 
     def save(self) -> Path:
         import matplotlib.pyplot as plt
+        from PIL import features
 
         if self._listening is not None:  # saving draws the figure again: not a frame
             self.fig.canvas.mpl_disconnect(self._listening)
@@ -260,9 +261,11 @@ class Animation:
         # 最后一帧多停一会儿，读者能看清最终结果
         durations = [self.frame_ms] * (len(self.frames) - 1) + [self.frame_ms * 15]
         first.save(path, save_all=True, append_images=rest, duration=durations, loop=0, optimize=True)
-        # 页面优先显示 AVIF，GIF 留给不认识 AVIF 的浏览器和笔记本；4:4:4 保住细线和文字的颜色
-        first.save(path.with_suffix(".avif"), save_all=True, append_images=rest, duration=durations, loop=0,
-                   quality=AVIF_QUALITY, subsampling="4:4:4", speed=4)
+        # 页面优先显示 AVIF，GIF 留给不认识 AVIF 的浏览器和笔记本；4:4:4 保住细线和文字的颜色。
+        # 旧版或不带 libavif 的 Pillow（例如别处的笔记本环境）写不了 AVIF：那就只有 GIF，页面照样显示 GIF
+        if features.check("avif"):
+            first.save(path.with_suffix(".avif"), save_all=True, append_images=rest, duration=durations, loop=0,
+                       quality=AVIF_QUALITY, subsampling="4:4:4", speed=4)
         self.run.figure_text_pt[path.name] = _smallest_text_on_page(self.fig, path, self.fig.dpi)
         plt.close(self.fig)
         self.run.figures.append(path.name)

@@ -306,3 +306,27 @@ def test_chapter_has_the_common_shape():
         assert "chapter_kit.start(parser, argv)" in source, name
         assert "run.finish()" in source, name
         assert ".cuda()" not in source, f"{name}: use run.device, never .cuda()"
+
+
+def test_an_animation_is_a_gif_alone_where_pillow_cannot_write_avif(tmp_path, monkeypatch):
+    """Elsewhere (an older Pillow in a notebook's environment) the chapter still runs; the page shows the GIF."""
+    import argparse
+
+    import matplotlib.pyplot as plt
+    from PIL import features
+
+    import chapter_kit
+
+    chapter_kit._configure_matplotlib()
+    run = chapter_kit.Run("tiny", None, True, 0, tmp_path, argparse.Namespace())
+    fig, ax = plt.subplots(figsize=(3, 2))
+    animation = chapter_kit.Animation(run, fig, "training", frame_ms=100)
+    animation.record_pauses()
+    for step in range(3):
+        ax.plot([0, 1], [0, step])
+        fig.canvas.draw()
+    real_check = features.check
+    monkeypatch.setattr(features, "check", lambda name: False if name == "avif" else real_check(name))
+    animation.save()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["training.gif"]
+    assert run.figures == ["training.gif"]

@@ -135,3 +135,6 @@ def test_the_highlighting_stylesheet_is_css_not_a_python_list():
     (css,) = sheets.values()
     assert css.startswith("pre { line-height: 125%; }\n.highlight-ipynb .k { color: #008000 }\n")
     assert "<style" not in slimmed and 'href="../assets/stylesheets/notebook-' in slimmed
+    printed = repr(["pre { font-family: 'Noto Sans Mono' }"])  # repr chooses double quotes here
+    short = f"<style>{printed}</style>"
+    assert slim_page(short, {}, "")[0] == "<style>pre { font-family: 'Noto Sans Mono' }</style>"

@@ -42,7 +42,7 @@ def test_every_explained_term_is_a_keyword_of_its_page(built_site):
 def test_a_keyword_goes_to_the_first_section_that_uses_it():
     index = {"docs": [
         {"location": "a/", "title": "A", "text": "<p>\u200b引言</p>"},
-        {"location": "a/#one", "title": "一", "text": "<p>\u200b不是\u200b步长</p>"},
+        {"location": "a/#one", "title": "一", "text": "<p>\u200b不是\u200b步长</p><pre><code>STRIDE = 2  # 步幅</code></pre>"},
         {"location": "a/#two", "title": "二", "text": "<p>\u200b<code>stride</code>\u200b叫\u200b步\u200b幅</p>"},  # jieba's cut
         {"location": "a/#three", "title": "三", "text": "<p>\u200b步幅</p>"},
         {"location": "b/#步幅", "title": "步幅", "text": ""},

@@ -448,5 +448,7 @@ def test_the_theme_stylesheets_keep_only_what_pages_and_scripts_use(built_site):
     # features this site does not use: dropped
     for selector in (".md-post__", ".md-social", ".md-clipboard"):
         assert selector not in css, selector
-    for sheet in site.glob("notebook-*.css"):  # the notebook pages' sheets are CSS a browser reads
+    notebook_sheets = list(site.glob("notebook-*.css"))
+    assert notebook_sheets
+    for sheet in notebook_sheets:  # the notebook pages' sheets are CSS a browser reads
         assert not sheet.read_text("utf-8").lstrip().startswith("["), sheet.name
