@@ -215,6 +215,12 @@ def gone(pattern: str) -> bool:
     return subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode != 0
 
 
+def ctrl_c_reaches():
+    """The build these tests stop is a build a reader runs in a terminal, where Ctrl-C reaches it:
+    a test suite started in the background of a shell without job control inherits SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(
     "how", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM], ids=["killed", "interrupted", "terminated"]
 )
@@ -223,7 +229,7 @@ def test_a_build_stopped_midway_leaves_no_entry_and_the_next_recovers(project, h
     body = 'import subprocess; subprocess.Popen(["sleep", "4242"]); time.sleep(60)'
     write_chapter(project / "code", "alpha", imports="import kit_helper", body=body)
     script = RUN_ONE.format(root=str(ROOT), project=str(project))
-    build = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE)
+    build = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, preexec_fn=ctrl_c_reaches)
     assert wait_for(lambda: list((project / "cache").rglob(".tmp-*/partial.txt"))), "the chapter never started"
     build.send_signal(how)
     build.wait(timeout=30)
@@ -311,7 +317,8 @@ executor.run_all(discover(root / "code"))
 def test_interrupting_side_by_side_runs_stops_every_chapter(project):
     for name in ("alpha", "beta"):
         write_chapter(project / "code", name, body="time.sleep(60)")
-    build = subprocess.Popen([sys.executable, "-c", RUN_ALL.format(root=str(ROOT), project=str(project))])
+    build = subprocess.Popen([sys.executable, "-c", RUN_ALL.format(root=str(ROOT), project=str(project))],
+                             preexec_fn=ctrl_c_reaches)
     assert wait_for(lambda: len(list((project / "cache").rglob(".tmp-*/partial.txt"))) == 2)
     build.send_signal(signal.SIGINT)
     build.wait(timeout=30)
