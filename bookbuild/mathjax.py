@@ -30,6 +30,11 @@ DOLLARS = re.compile(r"\$\$(?P<display>.+?)\$\$|\$(?P<inline>[^$\n]+?)\$", re.DO
 NODE_PROGRAM = Path(__file__).with_name("typeset_math.js")
 
 
+# a 320-pixel phone's column, in the text's em (16 px), less a little for MathJax's own scaling
+PHONE_COLUMN_EM = 17
+SCROLLING_FORMULA = "公式（可左右滚动）"  # what a screen reader says of a formula that may scroll (as accessibility.js)
+
+
 class MathError(Exception):
     pass
 
@@ -70,20 +75,24 @@ class Typesetter:
             raise MathError("MathJax（Node）意外退出" + (f"：{' '.join(said)}" if said else ""))
         return json.loads(answer)
 
-    def _typeset(self, key: str) -> str:
+    def _typeset(self, key: str) -> dict:
         answer = self._ask({"tex": key[1:], "display": key[0] == "D"})
         self._typeset_here.add(key)
         self.typeset_count += 1
         if "error" in answer:
             raise MathError(answer["error"])
-        return answer["html"]
+        return {"html": answer["html"], "width": round(answer["width"], 3)}
 
-    def html(self, tex: str, display: bool) -> str:
+    def formula(self, tex: str, display: bool) -> tuple[str, float]:
+        """The formula's HTML, and its width in em."""
         key = ("D" if display else "I") + tex
         self._used.add(key)
-        if key not in self._cache:
+        if not isinstance(self._cache.get(key), dict):  # absent, or cached before widths were
             self._cache[key] = self._typeset(key)
-        return lean(self._cache[key])
+        return lean(self._cache[key]["html"]), self._cache[key]["width"]
+
+    def html(self, tex: str, display: bool) -> str:
+        return self.formula(tex, display)[0]
 
     def stylesheet(self) -> str:
         """The CSS for the glyphs of every formula this build used (cached for that set)."""
@@ -116,20 +125,23 @@ def typeset_page(page_html: str, typesetter: Typesetter) -> str:
     """Every formula of a built page, typeset. A formula MathJax cannot read is a MathError
     naming it."""
 
-    def formula(tex: str, display: bool) -> str:
+    def formula(tex: str, display: bool) -> tuple[str, float]:
         try:
-            return typesetter.html(tex, display)
+            return typesetter.formula(tex, display)
         except MathError as error:
             raise MathError(f"公式 {tex!r} 无法排版：{error}") from None
 
     def arithmatex(match: re.Match) -> str:
-        tex = html.unescape(match["tex"])
-        return f'<{match["tag"]} class="arithmatex">{formula(tex, match["open"] == chr(92) + "[")}</{match["tag"]}>'
+        typeset, width = formula(html.unescape(match["tex"]), match["open"] == chr(92) + "[")
+        # wider than a small phone's column, it may scroll sideways there: then it must take the
+        # keyboard's focus (WCAG 2.1.1), with JavaScript off too (accessibility.js adds what else scrolls)
+        scrolls = f' tabindex="0" role="region" aria-label="{SCROLLING_FORMULA}"' if width > PHONE_COLUMN_EM else ""
+        return f'<{match["tag"]} class="arithmatex"{scrolls}>{typeset}</{match["tag"]}>'
 
     def notebook_cell(match: re.Match) -> str:
         def dollars(inner: re.Match) -> str:
             display = inner["display"] is not None
-            return formula(html.unescape(inner["display"] if display else inner["inline"]).strip(), display)
+            return formula(html.unescape(inner["display"] if display else inner["inline"]).strip(), display)[0]
 
         return match["open"] + DOLLARS.sub(dollars, match["body"]) + match["close"]
 

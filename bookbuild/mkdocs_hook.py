@@ -153,7 +153,7 @@ def on_post_build(config):
         mathjax.subset_fonts(css, ROOT / "node_modules" / "mathjax" / "es5" / MATHJAX_FONTS, fonts)
     try:
         search.rewrite_index(Path(config.site_dir) / "search" / "search_index.json", _state["explained_at"])
-        unused_css.drop_unused_css(Path(config.site_dir), ROOT / "node_modules")
+        unused_css.drop_unused_css(Path(config.site_dir), ROOT / "node_modules", unused_css.unused_features(config))
     except (search.SearchError, unused_css.CssError) as exc:
         raise PluginError(str(exc)) from None
     _release()
@@ -390,4 +390,7 @@ def on_post_page(output, page, config):
     def site_file(src: str) -> str | None:
         return _state["site_files"].get(posixpath.normpath(posixpath.join(here, src)))
 
-    return pages.avif_animations(pages.sized_images(output, site_file), site_file)
+    output = pages.avif_animations(pages.sized_images(output, site_file), site_file)
+    if not page.file.src_uri.startswith("notebooks/"):  # a notebook's code is coloured by nbconvert's classes
+        output = pages.guessed_block_heights(pages.lean_code_blocks(output))
+    return pages.collapsed_whitespace(pages.deferred_images(output))

@@ -18,9 +18,11 @@ a claim that does not hold all fail the build: see ``claim_problems``.
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import yaml
@@ -324,6 +326,124 @@ def sized_images(page_html: str, resolve) -> str:
         return f'<img{attrs} width="{width}" height="{height}">'
 
     return IMG.sub(sized, page_html)
+
+
+def deferred_images(page_html: str) -> str:
+    """Every <img> loads when the reader scrolls near it and is decoded off the main thread: a
+    chapter's figures lie below its first screen, and a phone on a slow network shows the text
+    first. The room sized_images reserves keeps the page from shifting when one arrives."""
+
+    def deferred(match: re.Match) -> str:
+        if re.search(r"\sloading=", match["attrs"]):
+            return match.group(0)
+        return f'<img{match["attrs"]} loading="lazy" decoding="async">'
+
+    return IMG.sub(deferred, page_html)
+
+
+CODE_BLOCK = re.compile(r'<div class="highlight">(?P<body><pre>.*?</pre>)</div>', re.DOTALL)
+PLAIN_TOKEN = re.compile(r'<span class="[nw]">([^<]*)</span>')
+
+
+def lean_code_blocks(page_html: str) -> str:
+    """Code blocks as the theme shows them, with fewer elements: Pygments wraps every name (``n``)
+    and every run of spaces (``w``) in a span, which Material colours as plain code text and not
+    at all; those spans go (on a long chapter, 600 of its 2,700 elements, each one the browser
+    styles and lays out)."""
+    return CODE_BLOCK.sub(lambda m: '<div class="highlight">' + PLAIN_TOKEN.sub(r"\1", m["body"]) + "</div>", page_html)
+
+
+# The height a block off screen is given until the browser draws it (extra.css: content-visibility),
+# in the text's em. Text is laid out in a column narrower than a phone's (21 em) so that the
+# guesses err tall: a block drawn later then shortens the page rather than running past its end.
+COLUMN_EM, LINE_EM = 17, 1.6
+CODE_LINE_EM, CODE_PADDING_EM = 0.85 * 1.4, 0.85 * 2 * 0.7720588235  # Material's pre > code
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class _Blocks(HTMLParser):
+    """The article's top-level blocks: where each start tag ends, and what it holds."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.depth = None  # inside the article: how deep
+        self.blocks: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        classes = (dict(attrs).get("class") or "").split()
+        if self.depth is None:
+            if tag == "article" and "md-typeset" in classes:
+                self.depth = 0
+            return
+        if self.depth == 0:
+            self.blocks.append({"tag": tag, "classes": classes, "at": self.getpos(), "start": self.get_starttag_text(),
+                                "text": 0.0, "lines": [], "code_lines": 0, "rows": 0, "figure": False})
+        elif tag in ("li", "tr") or (tag == "p" and self.depth >= 1):
+            self.blocks[-1]["lines"].append(0.0)
+        if tag == "mjx-mtr":
+            self.blocks[-1]["rows"] += 1
+        if tag == "img":
+            self.blocks[-1]["figure"] = True
+        if tag not in VOID:
+            self.depth += 1
+
+    def handle_endtag(self, tag):
+        if self.depth is None or tag in VOID:
+            return
+        self.depth -= 1
+        if self.depth < 0:
+            self.depth = None  # the article ends
+
+    def handle_data(self, data):
+        if not self.depth:
+            return
+        block = self.blocks[-1]
+        width = sum(1.0 if ord(ch) >= 0x2E80 else 0.55 for ch in data if not ch.isspace())
+        block["code_lines"] += data.count("\n")
+        if block["lines"]:
+            block["lines"][-1] += width
+        else:
+            block["text"] += width
+
+
+def _guessed_height(block: dict) -> float:
+    lines = lambda width: math.ceil(width / COLUMN_EM) if width else 0  # noqa: E731
+    if "highlight" in block["classes"]:
+        return max(block["code_lines"], 1) * CODE_LINE_EM + CODE_PADDING_EM
+    if "arithmatex" in block["classes"]:
+        return max(block["rows"], 1) * 3 + 3.5  # a row with a fraction, and the formula's margins
+    text_lines = max(lines(block["text"]) + sum(max(lines(width), 1) for width in block["lines"]), 1)
+    return text_lines * LINE_EM + 0.5 * len(block["lines"]) + (3 if block["tag"] != "p" else 0)
+
+
+def guessed_block_heights(page_html: str) -> str:
+    """Each top-level block of the article states the height the browser should reserve for it
+    while it skips it off screen: a code block its lines, a formula its rows, text its length."""
+    parser = _Blocks()
+    parser.feed(page_html)
+    line_starts = [0] + [m.end() for m in re.finditer("\n", page_html)]
+    out, done = [], 0
+    for block in parser.blocks:
+        line, column = block["at"]
+        start = line_starts[line - 1] + column
+        tag_end = start + len(block["start"])
+        if block["tag"] not in ("p", "ul", "ol", "div", "details") or block["figure"] or "style=" in block["start"]:
+            continue
+        out += [page_html[done : tag_end - 1], f' style="contain-intrinsic-block-size: auto {_guessed_height(block):.1f}em">']
+        done = tag_end
+    return "".join(out) + page_html[done:]
+
+
+VERBATIM = re.compile(r"(<pre\b.*?</pre>|<textarea\b.*?</textarea>|<script\b.*?</script>|<style\b.*?</style>)", re.DOTALL)
+
+
+def collapsed_whitespace(page_html: str) -> str:
+    """The theme's template indentation between tags becomes one line break (about 7 KB of a long
+    page); whitespace inside text, code, scripts and styles is left as it is, so nothing renders
+    differently."""
+    parts = VERBATIM.split(page_html)
+    between_tags = re.compile(r"(?:(?<=>)|^)\s*\n\s*(?=<|$)")  # a part starts and ends where a verbatim one ends, starts
+    return "".join(part if i % 2 else between_tags.sub("\n", part) for i, part in enumerate(parts))
 
 
 def avif_animations(page_html: str, resolve) -> str:

@@ -1,7 +1,8 @@
 // Typesets TeX into MathJax's CommonHTML output at build time, so pages ship no MathJax.
 // Started by bookbuild/mathjax.py with the project's node_modules; one JSON request per line
 // on stdin, one JSON answer per line on stdout:
-//   {"tex": "...", "display": true}  ->  {"html": "<mjx-container ...>"}  or  {"error": "..."}
+//   {"tex": "...", "display": true}  ->  {"html": "<mjx-container ...>", "width": 3.67}  or  {"error": "..."}
+//                                        (width: the formula's, in em)
 //   {"stylesheet": true}             ->  {"css": "..."}  (the rules for every glyph typeset so far)
 // The output keeps MathJax's assistive MathML, so screen readers read the formulas.
 "use strict";
@@ -29,7 +30,9 @@ mathjax
         answer = { css: adaptor.textContent(MathJax.chtmlStylesheet()) };
       } else {
         try {
-          answer = { html: adaptor.outerHTML(MathJax.tex2chtml(request.tex, { display: request.display })) };
+          const html = adaptor.outerHTML(MathJax.tex2chtml(request.tex, { display: request.display }));
+          const output = MathJax.startup.document.outputJax; // its math: the formula just typeset
+          answer = { html, width: output.getBBox(output.math, MathJax.startup.document).w };
         } catch (error) {
           answer = { error: String(error.message || error) };
         }

@@ -5,11 +5,15 @@ Material ships one stylesheet for every feature it has (blog, tags, cards, tabs,
 stylesheet is larger still; MathJax's has rules for elements no formula here uses. PurgeCSS
 (npm) keeps a rule only when the words of its selector occur in the built pages or in the
 site's scripts, which is where the classes that the theme's JavaScript adds (search results,
-tooltips, the copy button) are named.
+the copy button) are named. The theme's script names the classes of every feature it has,
+though, used or not: its words for the features this site has switched off (``unused_features``:
+content tabs, code annotations, tooltips, versions, the repository link, tags, right-to-left
+text) do not count, so their rules go too (about 15 KB a page); a page's own words always count.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -23,8 +27,37 @@ class CssError(Exception):
     pass
 
 
-def drop_unused_css(site: Path, node_modules: Path) -> dict[str, tuple[int, int]]:
-    """Rewrites each of the site's STYLESHEETS; returns, for each, its size before and after."""
+# PurgeCSS's own word extractor, applied to the scripts without the words of unused features
+EXTRACTOR = """const unused = new RegExp(%s);
+export const extractors = [{
+  extensions: ["js"],
+  extractor: (content) => (content.match(/[A-Za-z0-9_-]+/g) || []).filter((word) => !unused.test(word)),
+}];
+"""
+
+
+def unused_features(config) -> list[str]:
+    """The theme's features that this MkDocs configuration leaves off, as the class-name
+    families (and the ``rtl`` of ``[dir=rtl]``) that the theme's script names for them."""
+    features = set(config.theme.get("features") or [])
+    extensions = set(config.markdown_extensions)
+    unused = {
+        "tabbed": "pymdownx.tabbed" not in extensions,
+        "md-annotation": "content.code.annotate" not in features,
+        "md-tooltip": "content.code.annotate" not in features,  # the annotations' tooltip
+        "md-tooltip2": "content.tooltips" not in features,
+        "md-version": not (config.extra or {}).get("version"),
+        "md-source": not config.repo_url,
+        "md-tag": not any(name.split("/")[-1] == "tags" for name in config.plugins),
+        "rtl": config.theme.get("direction") != "rtl",
+    }
+    return [family for family, off in unused.items() if off]
+
+
+def drop_unused_css(site: Path, node_modules: Path, unused: list[str] = ()) -> dict[str, tuple[int, int]]:
+    """Rewrites each of the site's STYLESHEETS; returns, for each, its size before and after.
+    The scripts' words of the ``unused`` class families (``md-tag``: md-tag, md-tags, md-tag-icon…)
+    do not keep rules."""
     purgecss = node_modules / ".bin" / "purgecss"
     sheets = sorted(sheet for pattern in STYLESHEETS for sheet in site.glob(pattern))
     if not sheets:
@@ -32,7 +65,10 @@ def drop_unused_css(site: Path, node_modules: Path) -> dict[str, tuple[int, int]
     if not purgecss.exists():
         raise CssError("找不到 node_modules 里的 PurgeCSS：请先在项目根目录运行 bash scripts/dev.sh setup")
     with tempfile.TemporaryDirectory() as out:
-        command = [str(purgecss), "--output", out, "--css", *map(str, sheets),
+        families = "|".join(sorted(unused)) or "(?!)"
+        config = Path(out) / "purgecss.config.mjs"
+        config.write_text(EXTRACTOR % json.dumps(f"^({families})s?($|[-_])"), "utf-8")
+        command = [str(purgecss), "--config", str(config), "--output", out, "--css", *map(str, sheets),
                    "--content", *(str(site / pattern) for pattern in CONTENT)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:

@@ -69,8 +69,43 @@ SETTLED = """async () => {
   const done = i => i.complete && (i.naturalWidth > 0 || i.dataset.failed);
   document.querySelectorAll('img').forEach(i => i.addEventListener('error', () => { i.dataset.failed = 1; }));
   while (![...document.images].every(done) && Date.now() < deadline) {
+    // figures load when the reader scrolls near them (loading="lazy"): scroll to the next, as a reader would
+    [...document.images].find(i => !done(i)).scrollIntoView({block: 'center'});
     await new Promise(r => setTimeout(r, 50));
   }
+  window.scrollTo(0, 0);
+  // two frames: the blocks back on screen are drawn, and accessibility.js has measured their formulas
+  for (let frame = 0; frame < 2; frame++) await new Promise(r => requestAnimationFrame(r));
+}"""
+
+# The browser skips the style, layout and paint of the blocks off screen (extra.css:
+# content-visibility), which would leave them blank in a full-page screenshot and hide from a
+# width check anything wider than the page: both look at every block rendered.
+# A block drawn for the first time may use a font nothing drawn before used: it is waited for.
+SHOW_EVERY_BLOCK = """async () => {
+  document.head.insertAdjacentHTML('beforeend', '<style>.md-content__inner > * { content-visibility: visible !important }</style>');
+  document.body.offsetHeight;
+  await document.fonts.ready;
+}"""
+
+# A block the browser renders under content-visibility: auto has layout, paint and style
+# containment. Given that containment by hand, or none, every element of the page must sit in
+# the same place: containment moves nothing (margins that passed through a block, say).
+BLOCK_BOXES = """async (contained) => {
+  const skippable = [...document.querySelectorAll('.md-content__inner > *')]
+    .filter(block => getComputedStyle(block).contentVisibility === 'auto' || block.dataset.skippable);
+  for (const block of skippable) {
+    block.dataset.skippable = 1;
+    block.style.contentVisibility = 'visible';
+    block.style.contain = contained ? 'layout paint style' : 'none';
+  }
+  document.body.offsetHeight;
+  await document.fonts.ready;  // a block drawn for the first time may need a font not loaded yet
+  const boxes = [...document.querySelectorAll('.md-content *')].map(e => {
+    const r = e.getBoundingClientRect();
+    return `${e.tagName.toLowerCase()}.${e.className}: ${[r.top, r.left, r.width, r.height].map(Math.round)}`;
+  });
+  return {skippable: skippable.length, boxes};
 }"""
 
 # Every glyph MathJax placed must have its CSS rule (else it is drawn as nothing), the fonts
@@ -195,6 +230,7 @@ def test_page_loads_cleanly_with_typeset_math(page, site_url, path):
     SEEN["formulas"] += state["formulas"] + state["notebookMath"]
     SEEN["images"] += len(state["images"])
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate(SHOW_EVERY_BLOCK)
     page.screenshot(path=str(SCREENSHOTS / f"{path.strip('/').replace('/', '-') or 'index'}.png"), full_page=True)
     assert page.problems == []
 
@@ -258,13 +294,62 @@ def test_nothing_scrolls_sideways_on_a_phone(browser, site_url, path):
     page.goto(site_url + path)
     page.wait_for_load_state("load")
     page.evaluate(SETTLED)
+    page.evaluate(SHOW_EVERY_BLOCK)  # contained, a too-wide block would be cut off, not widen the page
     # Under mobile emulation the layout viewport grows to fit content that is too wide, so
     # window.innerWidth cannot be the measure: compare with the phone's own width.
     overflow = page.evaluate(f"Math.max(document.documentElement.scrollWidth, window.innerWidth) - {PHONE['width']}")
+    # an inline formula scrolls (and is a stop for the keyboard) only when it is wider than the column
+    scrolls_though_it_fits = page.evaluate("""[...document.querySelectorAll('span.arithmatex')]
+      .filter(f => f.scrollWidth > f.clientWidth && f.querySelector('mjx-math').getBoundingClientRect().width <= f.clientWidth + 1)
+      .map(f => f.querySelector('math').textContent)""")
     if path == "chapters/regression/":
         page.screenshot(path=str(SCREENSHOTS / "phone-regression.png"), full_page=False)
     context.close()
     assert overflow <= 0, f"{path} is {overflow}px wider than the phone"
+    assert not scrolls_though_it_fits, f"{path}: formulas that fit but scroll: {scrolls_though_it_fits[:5]}"
+
+
+@pytest.mark.parametrize("width", [PHONE["width"], 1280])
+@pytest.mark.parametrize("path", [path for path in PAGES if not path.startswith("notebooks/")])
+def test_skipping_blocks_off_screen_moves_nothing(browser, site_url, path, width):
+    context = browser.new_context(viewport={"width": width, "height": 800})
+    page = context.new_page()
+    page.goto(site_url + path)
+    page.evaluate(SETTLED)
+    plain = page.evaluate(BLOCK_BOXES, False)
+    contained = page.evaluate(BLOCK_BOXES, True)
+    context.close()
+    if path.startswith("chapters/"):
+        assert plain["skippable"] >= 5, f"{path}: {plain['skippable']} blocks are skipped off screen"
+    moved = [(a, b) for a, b in zip(plain["boxes"], contained["boxes"]) if a != b]
+    assert not moved, f"{path} at {width}px: {len(moved)} elements move, first {moved[0]}"
+
+
+def test_a_block_in_use_shows_what_sticks_out_of_it(page, site_url):
+    """A checked sentence's tooltip hangs below its line: while it shows, its block is not
+    contained (containment would cut it off at the block's edge)."""
+    page.goto(site_url + "chapters/vanishing-gradients/")
+    page.evaluate(SETTLED)
+    claim = page.locator("p .claim").first
+    block = "c => getComputedStyle(c.closest('.md-content__inner > *')).contentVisibility"
+    assert claim.evaluate(block) == "auto"
+    claim.hover()
+    assert claim.evaluate(block) == "visible"
+
+
+def test_a_link_to_a_late_section_lands_on_it(browser, site_url):
+    """The blocks above a section are guessed heights until they are drawn: a link to the page's
+    last section must still show that section at the top of a phone's screen."""
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(site_url + "chapters/vanishing-gradients/")
+    last = page.evaluate("[...document.querySelectorAll('.md-typeset h2[id]')].at(-1).id")
+    page.goto(site_url + f"chapters/vanishing-gradients/#{last}")
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(500)
+    top = page.evaluate(f"document.getElementById('{last}').getBoundingClientRect().top")
+    context.close()
+    assert 0 <= top <= 150, f"#{last} is at {top}px"
 
 
 def test_the_run_report_table_fits_a_phone(browser, site_url):
@@ -289,11 +374,12 @@ AXE_RUN = """async () => (await axe.run(document, {
   .map(v => `${v.id} (${v.nodes.length}): ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')}`)"""
 
 
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_every_page_meets_wcag_aa(browser, site_url, scheme):
-    """axe-core on every page, in the light and the dark palette: no serious or critical violation of
-    WCAG 2.1 AA or of axe's best practices (which Lighthouse counts too: a search dialog without a name)."""
-    context = browser.new_context(color_scheme=scheme)
+@pytest.mark.parametrize("scheme, viewport", [("light", None), ("dark", None), ("light", PHONE)])
+def test_every_page_meets_wcag_aa(browser, site_url, scheme, viewport):
+    """axe-core on every page, in the light and the dark palette and on a phone: no serious or
+    critical violation of WCAG 2.1 AA or of axe's best practices (which Lighthouse counts too: a
+    search dialog without a name; a formula that scrolls on a phone but takes no focus)."""
+    context = browser.new_context(color_scheme=scheme, **({"viewport": viewport} if viewport else {}))
     page = context.new_page()
     found = {}
     for path in PAGES:

@@ -36,6 +36,17 @@ def test_formulas_become_accessible_commonhtml(typesetter):
     assert ".mjx-c1D466.TEX-I" in css  # the glyph of the italic y has its rule
 
 
+def test_a_formula_wider_than_a_phone_takes_the_keyboards_focus(typesetter):
+    """Wider than a small phone's column, a formula may scroll sideways there: it is a stop for
+    the keyboard from the start (its block may not be drawn yet, and JavaScript may be off)."""
+    wide = "h^{(t)}=\\tanh(W_{xh}x^{(t)}+W_{hh}h^{(t-1)}+b_h)=\\tanh(W_{xh}x^{(t)}+W_{hh}h^{(t-1)}+b_h)"
+    html = typeset_page(f'<span class="arithmatex">\\({wide}\\)</span> <span class="arithmatex">\\(y=Wx+b\\)</span>',
+                        typesetter)
+    assert html.count('tabindex="0" role="region" aria-label="公式（可左右滚动）"') == 1
+    assert html.startswith('<span class="arithmatex" tabindex="0"')
+    assert typesetter.formula("y=Wx+b", False)[1] < 6 < typesetter.formula(wide, False)[1]
+
+
 def test_notebook_markdown_formulas_are_typeset(typesetter):
     cell = ('<div class="jp-RenderedMarkdown" data-mime-type="text/markdown"><p>网络 $\\hat y = W_2 h$，'
             "损失 $$L=\\sum_i \\ell_i$$</p></div><pre>price = $5 and $6</pre>")

@@ -440,15 +440,32 @@ def test_the_theme_stylesheets_keep_only_what_pages_and_scripts_use(built_site):
     css = main.read_text("utf-8")
     assert main.stat().st_size < 0.75 * (theme / main.name).stat().st_size
     # classes that only the theme's JavaScript puts on a page are named in its scripts: kept
-    for selector in (".md-search-result__item", ".md-search-result__more", ".md-code__button", ".md-tooltip",
-                     ".md-nav__link--active"):
+    for selector in (".md-search-result__item", ".md-search-result__more", ".md-code__button", ".md-nav__link--active",
+                     ".md-dialog--active", ".md-top"):
         assert selector in css, selector
     (palette,) = site.glob("palette.*.min.css")
     assert "[data-md-color-scheme=slate]" in palette.read_text("utf-8")  # the dark palette
-    # features this site does not use: dropped
-    for selector in (".md-post__", ".md-social", ".md-clipboard"):
+    # features this site does not use: dropped, those its configuration leaves off too (their
+    # classes are named in the theme's script)
+    for selector in (".md-post__", ".md-social", ".md-clipboard", ".tabbed-labels", ".md-annotation", ".md-tooltip",
+                     ".md-version__", "[dir=rtl]", ".md-tag"):
         assert selector not in css, selector
     notebook_sheets = list(site.glob("notebook-*.css"))
     assert notebook_sheets
     for sheet in notebook_sheets:  # the notebook pages' sheets are CSS a browser reads
         assert not sheet.read_text("utf-8").lstrip().startswith("["), sheet.name
+
+
+def test_features_left_off_in_the_configuration_are_named():
+    from types import SimpleNamespace
+
+    from bookbuild.unused_css import unused_features
+
+    config = SimpleNamespace(theme={"features": ["content.code.copy"]}, markdown_extensions=["toc"], extra={},
+                             repo_url=None, plugins={"search": None})
+    assert unused_features(config) == ["tabbed", "md-annotation", "md-tooltip", "md-tooltip2", "md-version",
+                                       "md-source", "md-tag", "rtl"]
+    config = SimpleNamespace(theme={"features": ["content.tooltips"], "direction": "rtl"},
+                             markdown_extensions=["pymdownx.tabbed"], extra={"version": {"provider": "mike"}},
+                             repo_url="https://example.org/r", plugins={"material/tags": None})
+    assert unused_features(config) == ["md-annotation", "md-tooltip"]

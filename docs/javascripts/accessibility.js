@@ -9,15 +9,32 @@ function makeAccessible() {
     dialog.setAttribute("aria-label", "搜索");
   });
   const scrollers = ".md-typeset__scrollwrap, .highlight-ipynb, .jp-OutputArea-output pre, .jp-RenderedText pre";
-  // a formula wider than the column scrolls: only then is it a stop for the keyboard
-  // (on a phone, an inline formula is an inline block that may scroll too). All are measured
-  // before any is changed: a change between two measurements makes the browser lay out again.
-  const wide = [...document.querySelectorAll(".arithmatex:not([tabindex])")].filter(
-    (formula) => formula.scrollWidth > formula.clientWidth,
-  );
-  wide.forEach((formula) => reachable(formula, "公式（可左右滚动）"));
   document.querySelectorAll(scrollers).forEach((region) => reachable(region, "可左右滚动的内容"));
+  measureFormulas(document);
 }
+
+// A formula wider than the column scrolls: only then is it a stop for the keyboard (on a phone,
+// an inline formula is an inline block that may scroll too). A formula in a block the browser
+// skips while it is off screen (extra.css: content-visibility) has no width yet: it is measured
+// when its block is drawn. All are measured before any is changed: a change between two
+// measurements makes the browser lay out again.
+function measureFormulas(root) {
+  const formulas = [...root.querySelectorAll(".arithmatex:not([tabindex])")];
+  if (root.matches && root.matches(".arithmatex:not([tabindex])")) formulas.push(root);
+  const wide = formulas.filter((formula) => drawn(formula) && formula.scrollWidth > formula.clientWidth);
+  wide.forEach((formula) => reachable(formula, "公式（可左右滚动）"));
+}
+
+function drawn(formula) {
+  const content = formula.firstElementChild || formula;
+  return !content.checkVisibility || content.checkVisibility({ contentVisibilityAuto: true });
+}
+
+document.addEventListener(
+  "contentvisibilityautostatechange",
+  (event) => event.skipped || measureFormulas(event.target),
+  true, // the event does not bubble: caught on its way down
+);
 
 function reachable(region, label) {
   if (!region.hasAttribute("tabindex")) {
@@ -27,7 +44,7 @@ function reachable(region, label) {
   }
 }
 // The theme adds elements in many small steps while a page loads: the check runs once per frame,
-// not once per change (each run measures the formulas, which makes the browser lay the page out).
+// not once per change.
 let scheduled = false;
 function soon() {
   if (!scheduled) {
