@@ -30,7 +30,8 @@ DOLLARS = re.compile(r"\$\$(?P<display>.+?)\$\$|\$(?P<inline>[^$\n]+?)\$", re.DO
 NODE_PROGRAM = Path(__file__).with_name("typeset_math.js")
 
 
-# a 320-pixel phone's column, in the text's em (16 px), less a little for MathJax's own scaling
+# a 320-pixel phone's column ((320 - 32) / 16 = 18 em of the text's 16 px), less a little for
+# MathJax's own scaling of its fonts
 PHONE_COLUMN_EM = 17
 SCROLLING_FORMULA = "公式（可左右滚动）"  # what a screen reader says of a formula that may scroll (as accessibility.js)
 
@@ -91,9 +92,6 @@ class Typesetter:
             self._cache[key] = self._typeset(key)
         return lean(self._cache[key]["html"]), self._cache[key]["width"]
 
-    def html(self, tex: str, display: bool) -> str:
-        return self.formula(tex, display)[0]
-
     def stylesheet(self) -> str:
         """The CSS for the glyphs of every formula this build used (cached for that set)."""
         digest = hashlib.sha256("\n".join(sorted(self._used)).encode()).hexdigest()
@@ -134,8 +132,10 @@ def typeset_page(page_html: str, typesetter: Typesetter) -> str:
     def arithmatex(match: re.Match) -> str:
         typeset, width = formula(html.unescape(match["tex"]), match["open"] == chr(92) + "[")
         # wider than a small phone's column, it may scroll sideways there: then it must take the
-        # keyboard's focus (WCAG 2.1.1), with JavaScript off too (accessibility.js adds what else scrolls)
-        scrolls = f' tabindex="0" role="region" aria-label="{SCROLLING_FORMULA}"' if width > PHONE_COLUMN_EM else ""
+        # keyboard's focus (WCAG 2.1.1), with JavaScript off too. accessibility.js measures it once
+        # its block is drawn: it lets go of the focus where it fits, and adds it to anything else that scrolls.
+        scrolls = (f' data-may-scroll tabindex="0" role="region" aria-label="{SCROLLING_FORMULA}"'
+                   if width > PHONE_COLUMN_EM else "")
         return f'<{match["tag"]} class="arithmatex"{scrolls}>{typeset}</{match["tag"]}>'
 
     def notebook_cell(match: re.Match) -> str:

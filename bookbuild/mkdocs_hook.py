@@ -153,7 +153,9 @@ def on_post_build(config):
         mathjax.subset_fonts(css, ROOT / "node_modules" / "mathjax" / "es5" / MATHJAX_FONTS, fonts)
     try:
         search.rewrite_index(Path(config.site_dir) / "search" / "search_index.json", _state["explained_at"])
-        unused_css.drop_unused_css(Path(config.site_dir), ROOT / "node_modules", unused_css.unused_features(config))
+        site = Path(config.site_dir)
+        annotated = any(re.search(r'class="[^"]*\bannotate\b', page.read_text("utf-8")) for page in site.rglob("*.html"))
+        unused_css.drop_unused_css(site, ROOT / "node_modules", unused_css.unused_features(config, annotated))
     except (search.SearchError, unused_css.CssError) as exc:
         raise PluginError(str(exc)) from None
     _release()

@@ -329,12 +329,16 @@ def sized_images(page_html: str, resolve) -> str:
 
 
 def deferred_images(page_html: str) -> str:
-    """Every <img> loads when the reader scrolls near it and is decoded off the main thread: a
-    chapter's figures lie below its first screen, and a phone on a slow network shows the text
-    first. The room sized_images reserves keeps the page from shifting when one arrives."""
+    """Every <img> but a page's first loads when the reader scrolls near it, decoded off the main
+    thread: a phone on a slow network shows the text first. The first may be in the first screen
+    (the RNN chapter's diagram is), so it loads at once. The room sized_images reserves keeps the
+    page from shifting when one arrives."""
+    seen = 0
 
     def deferred(match: re.Match) -> str:
-        if re.search(r"\sloading=", match["attrs"]):
+        nonlocal seen
+        seen += 1
+        if seen == 1 or re.search(r"\sloading=", match["attrs"]):
             return match.group(0)
         return f'<img{match["attrs"]} loading="lazy" decoding="async">'
 
@@ -354,8 +358,9 @@ def lean_code_blocks(page_html: str) -> str:
 
 
 # The height a block off screen is given until the browser draws it (extra.css: content-visibility),
-# in the text's em. Text is laid out in a column narrower than a phone's (21 em) so that the
-# guesses err tall: a block drawn later then shortens the page rather than running past its end.
+# in the text's em (16 px). Text is laid out in a column narrower than a 375-pixel phone's
+# ((375 - 32) / 16 = 21 em) so that the guesses err tall: a block drawn later then shortens the
+# page rather than running past its end.
 COLUMN_EM, LINE_EM = 17, 1.6
 CODE_LINE_EM, CODE_PADDING_EM = 0.85 * 1.4, 0.85 * 2 * 0.7720588235  # Material's pre > code
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
@@ -378,7 +383,7 @@ class _Blocks(HTMLParser):
         if self.depth == 0:
             self.blocks.append({"tag": tag, "classes": classes, "at": self.getpos(), "start": self.get_starttag_text(),
                                 "text": 0.0, "lines": [], "code_lines": 0, "rows": 0, "figure": False})
-        elif tag in ("li", "tr") or (tag == "p" and self.depth >= 1):
+        elif tag in ("li", "tr", "p"):
             self.blocks[-1]["lines"].append(0.0)
         if tag == "mjx-mtr":
             self.blocks[-1]["rows"] += 1
@@ -406,13 +411,22 @@ class _Blocks(HTMLParser):
             block["text"] += width
 
 
+def _lines(width: float) -> int:
+    return math.ceil(width / COLUMN_EM)
+
+
+def _skipped(block: dict) -> bool:
+    """Whether extra.css lets the browser skip the block off screen (no figure in it)."""
+    kinds = {"highlight", "arithmatex", "admonition"}
+    return not block["figure"] and (block["tag"] in ("p", "ul", "ol", "details") or bool(kinds & set(block["classes"])))
+
+
 def _guessed_height(block: dict) -> float:
-    lines = lambda width: math.ceil(width / COLUMN_EM) if width else 0  # noqa: E731
     if "highlight" in block["classes"]:
         return max(block["code_lines"], 1) * CODE_LINE_EM + CODE_PADDING_EM
     if "arithmatex" in block["classes"]:
         return max(block["rows"], 1) * 3 + 3.5  # a row with a fraction, and the formula's margins
-    text_lines = max(lines(block["text"]) + sum(max(lines(width), 1) for width in block["lines"]), 1)
+    text_lines = max(_lines(block["text"]) + sum(max(_lines(width), 1) for width in block["lines"]), 1)
     return text_lines * LINE_EM + 0.5 * len(block["lines"]) + (3 if block["tag"] != "p" else 0)
 
 
@@ -427,13 +441,16 @@ def guessed_block_heights(page_html: str) -> str:
         line, column = block["at"]
         start = line_starts[line - 1] + column
         tag_end = start + len(block["start"])
-        if block["tag"] not in ("p", "ul", "ol", "div", "details") or block["figure"] or "style=" in block["start"]:
+        if not _skipped(block) or "style=" in block["start"]:
             continue
         out += [page_html[done : tag_end - 1], f' style="contain-intrinsic-block-size: auto {_guessed_height(block):.1f}em">']
         done = tag_end
     return "".join(out) + page_html[done:]
 
 
+# a run of whitespace with a line break, between two tags (a part of the page between two
+# verbatim elements starts right after one's end tag and ends right before the other's start tag)
+BETWEEN_TAGS = re.compile(r"(?:(?<=>)|^)\s*\n\s*(?=<|$)")
 VERBATIM = re.compile(r"(<pre\b.*?</pre>|<textarea\b.*?</textarea>|<script\b.*?</script>|<style\b.*?</style>)", re.DOTALL)
 
 
@@ -442,8 +459,7 @@ def collapsed_whitespace(page_html: str) -> str:
     page); whitespace inside text, code, scripts and styles is left as it is, so nothing renders
     differently."""
     parts = VERBATIM.split(page_html)
-    between_tags = re.compile(r"(?:(?<=>)|^)\s*\n\s*(?=<|$)")  # a part starts and ends where a verbatim one ends, starts
-    return "".join(part if i % 2 else between_tags.sub("\n", part) for i, part in enumerate(parts))
+    return "".join(part if i % 2 else BETWEEN_TAGS.sub("\n", part) for i, part in enumerate(parts))
 
 
 def avif_animations(page_html: str, resolve) -> str:

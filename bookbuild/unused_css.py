@@ -36,16 +36,18 @@ export const extractors = [{
 """
 
 
-def unused_features(config) -> list[str]:
+def unused_features(config, annotated: bool = False) -> list[str]:
     """The theme's features that this MkDocs configuration leaves off, as the class-name
-    families (and the ``rtl`` of ``[dir=rtl]``) that the theme's script names for them."""
+    families (and the ``rtl`` of ``[dir=rtl]``) that the theme's script names for them.
+    ``annotated``: a page has an ``annotate`` block, which gets annotations whatever the features."""
     features = set(config.theme.get("features") or [])
     extensions = set(config.markdown_extensions)
+    annotations = annotated or "content.code.annotate" in features
     unused = {
         "tabbed": "pymdownx.tabbed" not in extensions,
-        "md-annotation": "content.code.annotate" not in features,
-        "md-tooltip": "content.code.annotate" not in features,  # the annotations' tooltip
-        "md-tooltip2": "content.tooltips" not in features,
+        "md-annotation": not annotations,
+        "md-tooltip": not annotations,  # the annotations' tooltip
+        "md-tooltip2": not features & {"content.tooltips", "content.footnote.tooltips", "navigation.instant.preview"},
         "md-version": not (config.extra or {}).get("version"),
         "md-source": not config.repo_url,
         "md-tag": not any(name.split("/")[-1] == "tags" for name in config.plugins),

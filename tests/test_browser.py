@@ -344,6 +344,7 @@ def test_a_link_to_a_late_section_lands_on_it(browser, site_url):
     page = context.new_page()
     page.goto(site_url + "chapters/vanishing-gradients/")
     last = page.evaluate("[...document.querySelectorAll('.md-typeset h2[id]')].at(-1).id")
+    page.goto("about:blank")  # a link from elsewhere: the page loads afresh
     page.goto(site_url + f"chapters/vanishing-gradients/#{last}")
     page.wait_for_load_state("load")
     page.wait_for_timeout(500)

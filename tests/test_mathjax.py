@@ -43,7 +43,7 @@ def test_a_formula_wider_than_a_phone_takes_the_keyboards_focus(typesetter):
     html = typeset_page(f'<span class="arithmatex">\\({wide}\\)</span> <span class="arithmatex">\\(y=Wx+b\\)</span>',
                         typesetter)
     assert html.count('tabindex="0" role="region" aria-label="公式（可左右滚动）"') == 1
-    assert html.startswith('<span class="arithmatex" tabindex="0"')
+    assert html.startswith('<span class="arithmatex" data-may-scroll tabindex="0"')
     assert typesetter.formula("y=Wx+b", False)[1] < 6 < typesetter.formula(wide, False)[1]
 
 

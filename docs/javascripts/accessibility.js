@@ -14,15 +14,20 @@ function makeAccessible() {
 }
 
 // A formula wider than the column scrolls: only then is it a stop for the keyboard (on a phone,
-// an inline formula is an inline block that may scroll too). A formula in a block the browser
-// skips while it is off screen (extra.css: content-visibility) has no width yet: it is measured
-// when its block is drawn. All are measured before any is changed: a change between two
-// measurements makes the browser lay out again.
+// an inline formula is an inline block that may scroll too). The build already made one wider
+// than a small phone a stop (data-may-scroll): where it fits, it lets go. A formula in a block
+// the browser skips while it is off screen (extra.css: content-visibility) has no width yet: it
+// is measured when its block is drawn. All are measured before any is changed: a change between
+// two measurements makes the browser lay out again.
+const FORMULAS = ".arithmatex:not([tabindex]), .arithmatex[data-may-scroll]";
 function measureFormulas(root) {
-  const formulas = [...root.querySelectorAll(".arithmatex:not([tabindex])")];
-  if (root.matches && root.matches(".arithmatex:not([tabindex])")) formulas.push(root);
-  const wide = formulas.filter((formula) => drawn(formula) && formula.scrollWidth > formula.clientWidth);
-  wide.forEach((formula) => reachable(formula, "公式（可左右滚动）"));
+  const formulas = [...root.querySelectorAll(FORMULAS)];
+  if (root.matches && root.matches(FORMULAS)) formulas.push(root);
+  const measured = formulas.filter(drawn).map((formula) => [formula, formula.scrollWidth > formula.clientWidth]);
+  for (const [formula, scrolls] of measured) {
+    if (scrolls) reachable(formula, "公式（可左右滚动）");
+    else if (formula.hasAttribute("data-may-scroll")) ["tabindex", "role", "aria-label"].forEach((name) => formula.removeAttribute(name));
+  }
 }
 
 function drawn(formula) {
